@@ -1,0 +1,184 @@
+"""Load the Data Package descriptor and its Table Schemas: the one description of the data.
+
+Everything else (SQL checks, DuckDB DDL, Parquet types, docs) is derived from the objects here.
+Loading never opens a data file; paths are checked before anything is read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from pipelines.findings import Finding
+
+DESCRIPTOR = "datapackage.json"
+POLICY_KEY = "x-model-atlas"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a table, as its Table Schema declares it."""
+
+    name: str
+    type: str
+    description: str
+    constraints: dict
+    delimiter: str = "|"
+    fact: bool = False  # x-fact: every value needs a primary-source citation
+
+    @property
+    def required(self) -> bool:
+        return bool(self.constraints.get("required"))
+
+    @property
+    def enum(self) -> list | None:
+        return self.constraints.get("enum")
+
+    def duckdb_type(self) -> str:
+        return {
+            "string": "VARCHAR",
+            "integer": "BIGINT",
+            "number": "DOUBLE",
+            "boolean": "BOOLEAN",
+            "date": "DATE",
+            "list": "VARCHAR[]",
+        }[self.type]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One resource of the package: a CSV file and its schema."""
+
+    name: str
+    path: str
+    schema_path: str
+    title: str
+    description: str
+    fields: tuple[Field, ...]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[dict, ...]
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+@dataclass
+class Package:
+    """The descriptor, its tables in order, and the project policy block."""
+
+    root: Path
+    descriptor: dict
+    tables: dict[str, Table]
+    policy: dict
+    findings: list[Finding] = field(default_factory=list)
+
+    def table(self, name: str) -> Table:
+        return self.tables[name]
+
+
+class PackageError(Exception):
+    """The descriptor cannot be used at all (exit code 2)."""
+
+    def __init__(self, findings: list[Finding]):
+        super().__init__("; ".join(f.message for f in findings))
+        self.findings = findings
+
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def safe_relative_path(root: Path, raw: object, what: str, where: str) -> tuple[Path | None, Finding | None]:
+    """Resolve a descriptor path, refusing anything that could leave the repository."""
+    if not isinstance(raw, str) or not raw:
+        return None, Finding(DESCRIPTOR, 0, where, "descriptor-path", f"{what} must be a non-empty relative path, got {raw!r}")
+    if _URL.match(raw) or raw.startswith(("/", "\\")) or "\\" in raw:
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r} is not a relative path inside the repository")
+    parts = PurePosixPath(raw).parts
+    if ".." in parts:
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r} climbs out with '..'")
+    resolved = (root / raw).resolve()
+    try:
+        resolved.relative_to(root.resolve())
+    except ValueError:
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r} resolves outside the repository (through a symlink)")
+    return root / raw, None
+
+
+def load_package(root: Path | str = ".") -> Package:
+    """Read datapackage.json and every schema it names; raise PackageError if unusable."""
+    root = Path(root)
+    path = root / DESCRIPTOR
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PackageError([Finding(DESCRIPTOR, 0, "", "descriptor-missing", f"no {DESCRIPTOR} in {root}")]) from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise PackageError([Finding(DESCRIPTOR, 0, "", "descriptor-json", f"cannot read {DESCRIPTOR}: {exc}")]) from None
+    try:
+        descriptor = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PackageError([Finding(DESCRIPTOR, exc.lineno, "", "descriptor-json", f"invalid JSON: {exc.msg} (column {exc.colno})")]) from None
+    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("resources"), list):
+        raise PackageError([Finding(DESCRIPTOR, 1, "resources", "descriptor-json", "the descriptor must be an object with a 'resources' list")])
+
+    findings: list[Finding] = []
+    tables: dict[str, Table] = {}
+    for i, res in enumerate(descriptor["resources"]):
+        where = f"resources[{i}]"
+        if not isinstance(res, dict) or not isinstance(res.get("name"), str):
+            findings.append(Finding(DESCRIPTOR, 0, where, "descriptor-json", "each resource needs a string 'name'"))
+            continue
+        data_path, bad = safe_relative_path(root, res.get("path"), f"resource {res['name']!r} path", f"{where}.path")
+        if bad:
+            findings.append(bad)
+        schema_ref = res.get("schema")
+        schema_path, bad_schema = safe_relative_path(root, schema_ref, f"resource {res['name']!r} schema", f"{where}.schema")
+        if bad_schema:
+            findings.append(bad_schema)
+        if bad or bad_schema:
+            continue
+        try:
+            schema = json.loads(schema_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            findings.append(Finding(DESCRIPTOR, 0, f"{where}.schema", "schema-missing", f"schema file {schema_ref!r} of resource {res['name']!r} does not exist"))
+            continue
+        except json.JSONDecodeError as exc:
+            findings.append(Finding(str(schema_ref), exc.lineno, "", "descriptor-json", f"invalid JSON in schema: {exc.msg} (column {exc.colno})"))
+            continue
+        except (UnicodeDecodeError, OSError) as exc:
+            findings.append(Finding(str(schema_ref), 0, "", "descriptor-json", f"cannot read schema: {exc}"))
+            continue
+        fields = tuple(
+            Field(
+                name=f["name"],
+                type=f.get("type", "string"),
+                description=f.get("description", ""),
+                constraints=f.get("constraints", {}),
+                delimiter=f.get("delimiter", "|"),
+                fact=bool(f.get("x-fact")),
+            )
+            for f in schema.get("fields", [])
+        )
+        pk = schema.get("primaryKey", [])
+        tables[res["name"]] = Table(
+            name=res["name"],
+            path=res["path"],
+            schema_path=schema_ref,
+            title=res.get("title", res["name"]),
+            description=res.get("description", ""),
+            fields=fields,
+            primary_key=tuple([pk] if isinstance(pk, str) else pk),
+            foreign_keys=tuple(schema.get("foreignKeys", [])),
+        )
+    if any(f.code in ("descriptor-json", "path-outside-package", "descriptor-path", "schema-missing") for f in findings):
+        raise PackageError(findings)
+    return Package(root=root, descriptor=descriptor, tables=tables, policy=descriptor.get(POLICY_KEY, {}), findings=findings)

@@ -1,0 +1,93 @@
+"""Row rules: checks within one row that Table Schema cannot express.
+
+Each rule is declared once here. The fast engine compiles `sql` (TRUE = violation, over the typed
+columns) into DuckDB; the reference engine (pipelines/reference.py) runs `frame` through pandera.
+The differential tests hold the two to the same findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class RowRule:
+    code: str
+    table: str
+    column: str  # the column a finding points at
+    sql: str  # violation predicate; :as_of is the as-of DATE
+    frame: Callable  # (DataFrame of typed values, as_of: date) -> boolean Series of violations
+    message: str  # str.format over the row's values
+
+
+def _present(df, *cols):
+    mask = None
+    for c in cols:
+        m = df[c].notna()
+        mask = m if mask is None else mask & m
+    return mask
+
+
+def _date(df, col):
+    import pandas as pd
+
+    return pd.to_datetime(df[col], errors="coerce").dt.date
+
+
+ROW_RULES: tuple[RowRule, ...] = (
+    RowRule(
+        "params-active-exceeds-total", "models", "params_active",
+        "params_active > params_total",
+        lambda df, as_of: _present(df, "params_active", "params_total") & (df["params_active"] > df["params_total"]),
+        "params_active {params_active} exceeds params_total {params_total}",
+    ),
+    RowRule(
+        "future-date", "models", "release_date",
+        "release_date > strftime(:as_of, '%Y-%m-%d')",
+        lambda df, as_of: _present(df, "release_date") & (df["release_date"] > as_of.isoformat()),
+        "release_date {release_date} lies after the as-of date",
+    ),
+    RowRule(
+        "future-date", "sources", "published",
+        "published > :as_of",
+        lambda df, as_of: _present(df, "published") & (_date(df, "published") > as_of),
+        "published {published} lies after the as-of date",
+    ),
+    RowRule(
+        "future-date", "sources", "accessed",
+        "accessed > :as_of",
+        lambda df, as_of: _present(df, "accessed") & (_date(df, "accessed") > as_of),
+        "accessed {accessed} lies after the as-of date",
+    ),
+    RowRule(
+        "published-after-accessed", "sources", "published",
+        "published > accessed",
+        lambda df, as_of: _present(df, "published", "accessed") & (_date(df, "published") > _date(df, "accessed")),
+        "published {published} is later than accessed {accessed}",
+    ),
+    RowRule(
+        "url-required", "sources", "url",
+        "url IS NULL AND kind IS DISTINCT FROM 'seed'",
+        lambda df, as_of: df["url"].isna() & (df["kind"] != "seed"),
+        "the source has no url",
+    ),
+    RowRule(
+        "future-date", "reviews", "reviewed_on",
+        "reviewed_on > :as_of",
+        lambda df, as_of: _present(df, "reviewed_on") & (_date(df, "reviewed_on") > as_of),
+        "reviewed_on {reviewed_on} lies after the as-of date",
+    ),
+    RowRule(
+        "seed-correction-incomplete", "reviews", "seed_source_id",
+        "seed_source_id IS NOT NULL AND (field IS NULL OR seed_value IS NULL OR verdict IS DISTINCT FROM 'corrected')",
+        lambda df, as_of: df["seed_source_id"].notna() & (df["field"].isna() | df["seed_value"].isna() | (df["verdict"] != "corrected")),
+        "review names seed {seed_source_id} but lacks field, seed_value or verdict corrected",
+    ),
+    RowRule(
+        "params-range", "classes", "params_min",
+        "params_min > params_max",
+        lambda df, as_of: _present(df, "params_min", "params_max") & (df["params_min"] > df["params_max"]),
+        "params_min {params_min} exceeds params_max {params_max}",
+    ),
+)

@@ -1,0 +1,64 @@
+"""Shared test helpers: build packages from the fixture catalogue and run the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+DEFECTS = FIXTURES / "defects"
+AS_OF = "2026-11-23"
+
+
+def cli_path() -> str:
+    """The installed console script next to this interpreter (the real entry point)."""
+    exe = Path(sys.executable).parent / "model-atlas"
+    if not exe.exists():
+        pytest.fail("model-atlas is not installed in this environment; run: pip install -e '.[dev]'")
+    return str(exe)
+
+
+def run_cli(*args: str, cwd: Path | None = None, check_traceback: bool = True) -> subprocess.CompletedProcess:
+    """Run model-atlas through its console script; never accept a traceback."""
+    proc = subprocess.run([cli_path(), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    if check_traceback:
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stdout, proc.stdout
+    return proc
+
+
+def valid_package(target: Path) -> Path:
+    """The repo's descriptor and schemas with the small valid fixture data."""
+    shutil.copy(REPO / "datapackage.json", target / "datapackage.json")
+    shutil.copytree(REPO / "schemas", target / "schemas")
+    shutil.copytree(FIXTURES / "valid" / "data", target / "data")
+    return target
+
+
+def defect_package(name: str, target: Path) -> tuple[Path, dict]:
+    """The valid package overlaid with one committed defect fixture."""
+    valid_package(target)
+    src = DEFECTS / name
+    meta = json.loads((src / "defect.json").read_text(encoding="utf-8"))
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if path.is_file() and rel.as_posix() != "defect.json":
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target / rel)
+    for rel in meta["deleted"]:
+        (target / rel).unlink()
+    return target, meta
+
+
+def findings_json(root: Path, *extra: str) -> tuple[int, dict]:
+    proc = run_cli("validate", "--root", str(root), "--as-of", AS_OF, "--format", "json", *extra)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+DEFECT_NAMES = sorted(p.name for p in DEFECTS.iterdir() if p.is_dir())
