@@ -31,6 +31,26 @@ def cmd_validate(args) -> int:
     return EXIT_FINDINGS if report.errors else EXIT_OK
 
 
+def cmd_fmt(args) -> int:
+    from pipelines.package import PackageError, load_package
+    from pipelines.fmt import format_package
+
+    try:
+        pkg = load_package(args.root)
+    except PackageError as exc:
+        for f in exc.findings:
+            print(f"{f.file}:{f.line}: error[{f.code}] {f.message}", file=sys.stderr)
+        return EXIT_USAGE
+    changed, skipped = format_package(pkg, check=args.check)
+    for s in skipped:
+        print(f"skipped {s} (run model-atlas validate for details)", file=sys.stderr)
+    verb = "would reformat" if args.check else "reformatted"
+    for c in changed:
+        print(f"{verb} {c}")
+    print(f"{len(changed)} file(s) {verb}, {len(pkg.tables) - len(changed) - len(skipped)} already canonical, {len(skipped)} skipped")
+    return EXIT_FINDINGS if (args.check and changed) or skipped else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-atlas", description="Validate, build and query the Model Atlas dataset.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__import__('pipelines').__version__}")
@@ -43,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--as-of", type=_as_of, default=None, help="evaluate dates and staleness at this date, YYYY-MM-DD (default: today)")
     v.add_argument("--format", choices=["human", "json", "github"], default="human", help="output format (default: human)")
     v.set_defaults(func=cmd_validate)
+
+    f = sub.add_parser("fmt", help="rewrite data/*.csv in canonical form (sorted by key, trimmed, LF, minimal quoting)",
+                       description="Put every CSV into canonical form without changing a value or dropping a row. "
+                                   "With --check, change nothing and exit 1 if any file would change.")
+    f.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
+    f.add_argument("--check", action="store_true", help="only report files that are not canonical; exit 1 if any")
+    f.set_defaults(func=cmd_fmt)
     return parser
 
 

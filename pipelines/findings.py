@@ -61,7 +61,7 @@ RULES: dict[str, Rule] = {
     "future-date": Rule("row", "error", "Dates cannot lie after the as-of date: correct the date."),
     "published-after-accessed": Rule("row", "error", "A source is read after it is published: fix published or accessed."),
     "params-range": Rule("row", "error", "params_min must not exceed params_max."),
-    "seed-correction-incomplete": Rule("row", "error", "A review with seed_source_id also needs field and seed_value, and verdict corrected."),
+    "seed-correction-incomplete": Rule("row", "error", "A review that checks a seed claim needs seed_value (what the seed said); a correction also needs field (the column corrected, or * for the row)."),
     "url-required": Rule("row", "error", "Give the https address of the document; only seed notes may lack one."),
     # cross-table rules
     "unclassified-model": Rule("cross", "error", "Add a model_classes row linking the model to at least one class."),

@@ -80,9 +80,9 @@ ROW_RULES: tuple[RowRule, ...] = (
     ),
     RowRule(
         "seed-correction-incomplete", "reviews", "seed_source_id",
-        "seed_source_id IS NOT NULL AND (field IS NULL OR seed_value IS NULL OR verdict IS DISTINCT FROM 'corrected')",
-        lambda df, as_of: df["seed_source_id"].notna() & (df["field"].isna() | df["seed_value"].isna() | (df["verdict"] != "corrected")),
-        "review names seed {seed_source_id} but lacks field, seed_value or verdict corrected",
+        "seed_source_id IS NOT NULL AND (seed_value IS NULL OR (verdict = 'corrected' AND field IS NULL))",
+        lambda df, as_of: df["seed_source_id"].notna() & (df["seed_value"].isna() | ((df["verdict"] == "corrected") & df["field"].isna())),
+        "review checks a claim of {seed_source_id} but lacks seed_value, or is a correction without the corrected field",
     ),
     RowRule(
         "params-range", "classes", "params_min",

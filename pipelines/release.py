@@ -1,0 +1,337 @@
+"""build and verify: compile the validated tables into a release directory.
+
+build: validate -> derive release tables -> write Parquet, DuckDB, datapackage.json, NOTES.md,
+SHA256SUMS into a temporary directory -> move it into place in one rename. Any error leaves
+earlier releases and data/ untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pipelines.checks import lit, q, stale_rows_sql
+from pipelines.package import Package
+from pipelines.release_schema import DERIVED, arrow_schema, release_columns, release_table_schema, table_ddl
+
+RELEASE_PREFIX = "model-atlas-"
+DUCKDB_FILE = "model-atlas.duckdb"
+SIZE_BANDS = "CASE WHEN params_total IS NULL THEN NULL WHEN params_total < 1000000000 THEN 'small' WHEN params_total < 10000000000 THEN 'medium' WHEN params_total <= 100000000000 THEN 'large' ELSE 'very-large' END"
+
+
+@dataclass
+class BuildInfo:
+    version: str
+    as_of: date
+    source_commit: str
+    build_time: datetime
+
+
+def git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def build_info(pkg: Package, version: str | None, as_of: date | None) -> BuildInfo:
+    """Version, commit and a reproducible build time (SOURCE_DATE_EPOCH, else the commit time)."""
+    commit = git(pkg.root, "rev-parse", "HEAD") or "unknown"
+    if commit != "unknown" and git(pkg.root, "status", "--porcelain", "--", "data", "schemas", "datapackage.json"):
+        commit += "-dirty"
+    epoch = os.environ.get("SOURCE_DATE_EPOCH") or git(pkg.root, "log", "-1", "--format=%ct")
+    built = datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime(2000, 1, 1, tzinfo=UTC)
+    return BuildInfo(version or pkg.descriptor.get("version", "0.0.0"), as_of or built.date(), commit, built)
+
+
+def create_release_views(con, pkg: Package, as_of: date) -> None:
+    """release_<table>: typed rows plus derived columns, ready to write."""
+    status = stale_rows_sql(pkg, as_of) or "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS row_id, NULL::DATE AS last_reviewed, NULL::VARCHAR AS confidence, NULL::VARCHAR AS status WHERE FALSE"
+    reviewers = "SELECT table_name, row_id, count(DISTINCT reviewer) AS reviewers FROM typed_reviews GROUP BY ALL"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, r.reviewers FROM ({status}) s LEFT JOIN ({reviewers}) r USING (table_name, row_id)")
+    for name, table in pkg.tables.items():
+        exprs = []
+        derived_names = {c.name for c in DERIVED.get(name, ())}
+        pk = table.primary_key[0] if table.primary_key else None
+        for c in release_columns(table):
+            if c.name == "release_date" and name == "models":
+                exprs.append("CAST(CASE WHEN length(t.release_date) = 7 THEN t.release_date || '-01' ELSE t.release_date END AS DATE) AS release_date")
+            elif c.name == "release_date_precision":
+                exprs.append("CASE WHEN t.release_date IS NULL THEN NULL WHEN length(t.release_date) = 7 THEN 'month' ELSE 'day' END AS release_date_precision")
+            elif c.name == "size_band":
+                exprs.append(SIZE_BANDS.replace("params_total", "t.params_total") + " AS size_band")
+            elif c.name in ("confidence", "last_reviewed") and c.name in derived_names:
+                exprs.append(f"rs.{q(c.name)} AS {q(c.name)}")
+            elif c.name == "reviewers":
+                exprs.append("coalesce(rs.reviewers, 0) AS reviewers")
+            elif c.name == "review_status":
+                exprs.append("rs.status AS review_status")
+            elif c.name == "stale":
+                exprs.append("coalesce(rs.status = 'stale', FALSE) AS stale")
+            elif c.type == "list":
+                exprs.append(f"CASE WHEN t.{q(c.name)} IS NULL THEN NULL ELSE list_transform(string_split(t.{q(c.name)}, '|'), x -> trim(x)) END AS {q(c.name)}")
+            else:
+                exprs.append(f"t.{q(c.name)}")
+        join = ""
+        if name in ("models", "classes"):
+            join = f"LEFT JOIN review_state rs ON rs.table_name = {lit(name)} AND rs.row_id = t.{q(pk)}"
+        elif name in ("model_classes", "model_relations"):
+            join = "LEFT JOIN review_state rs ON rs.table_name = 'models' AND rs.row_id = t.model_id"
+        elif name == "citations":
+            join = "LEFT JOIN review_state rs ON rs.table_name = t.table_name AND rs.row_id = t.row_id"
+        order = ", ".join(f"t.{q(k)}" for k in table.primary_key)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('release_' + name)} AS SELECT {', '.join(exprs)} FROM {q('typed_' + name)} t {join} ORDER BY {order}")
+
+
+def write_parquet(con, pkg: Package, out: Path) -> dict[str, int]:
+    """One zstd Parquet file per table, sorted by key, typed and described from the schema."""
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name, table in pkg.tables.items():
+        data = con.execute(f"SELECT * FROM {q('release_' + name)}").to_arrow_table()
+        data = data.cast(arrow_schema(table))
+        pq.write_table(data, out / f"{name}.parquet", compression="zstd", compression_level=9, write_statistics=True, use_dictionary=True)
+        counts[name] = data.num_rows
+    return counts
+
+
+VIEWS = {
+    "model_overview": (
+        "One row per model, family or product: its facts, classes, confidence and last review.",
+        """SELECT m.model_id, m.name, m.kind, m.organization, m.release_date, m.release_date_precision, m.params_total, m.params_active,
+       m.context_length, m.open_weights, m.size_band, list(mc.class_id ORDER BY mc.class_id) FILTER (WHERE mc.class_id IS NOT NULL) AS classes,
+       m.confidence, m.last_reviewed, m.review_status
+FROM models m LEFT JOIN model_classes mc USING (model_id)
+GROUP BY ALL ORDER BY m.model_id""",
+    ),
+    "class_tree": (
+        "Every class with its path from the root of its facet, via a recursive query over parent_class_id.",
+        """WITH RECURSIVE tree(class_id, facet, depth, path) AS (
+  SELECT class_id, facet, 0, [class_id] FROM classes WHERE parent_class_id IS NULL
+  UNION ALL
+  SELECT c.class_id, c.facet, t.depth + 1, list_append(t.path, c.class_id) FROM classes c JOIN tree t ON c.parent_class_id = t.class_id
+)
+SELECT class_id, facet, depth, path, array_to_string(path, ' > ') AS path_text FROM tree ORDER BY path_text""",
+    ),
+    "class_members": (
+        "Each class with the models in it, including those of its subclasses.",
+        """WITH RECURSIVE below(class_id, member_class_id) AS (
+  SELECT class_id, class_id FROM classes
+  UNION ALL
+  SELECT b.class_id, c.class_id FROM below b JOIN classes c ON c.parent_class_id = b.member_class_id
+)
+SELECT b.class_id, mc.model_id, mc.class_id AS via_class_id FROM below b JOIN model_classes mc ON mc.class_id = b.member_class_id ORDER BY ALL""",
+    ),
+    "stale_rows": (
+        "Rows whose latest review is past the warn-after (due) or error-after (stale) age at the release's as-of date.",
+        """SELECT 'models' AS table_name, model_id AS row_id, name, confidence, last_reviewed, review_status FROM models WHERE review_status <> 'ok'
+UNION ALL
+SELECT 'classes', class_id, name, confidence, last_reviewed, review_status FROM classes WHERE review_status <> 'ok'
+ORDER BY last_reviewed, table_name, row_id""",
+    ),
+    "fact_citations": (
+        "The sources behind each cited fact, with their kind and tier.",
+        """SELECT c.table_name, c.row_id, c.field, c.source_id, s.kind AS source_kind, s.tier, s.url, s.title, c.locator
+FROM citations c JOIN sources s USING (source_id) ORDER BY c.table_name, c.row_id, c.field, s.tier, c.source_id""",
+    ),
+    "seed_corrections": (
+        "Where a seed note was wrong: the corrected row and field, what the seed claimed, and the review note.",
+        """SELECT r.table_name, r.row_id, r.field, r.seed_value AS seed_claimed, r.seed_source_id, r.reviewed_on, r.note
+FROM reviews r WHERE r.verdict = 'corrected' AND r.seed_source_id IS NOT NULL ORDER BY r.table_name, r.row_id, r.field""",
+    ),
+    "architecture_comparison": (
+        "Dense, mixture-of-experts and state space models side by side: counts and published sizes from the data.",
+        """SELECT mc.class_id AS architecture, count(*) AS models, count(m.params_total) AS with_published_size,
+       min(m.params_total) AS smallest_params, max(m.params_total) AS largest_params,
+       median(CAST(m.params_active AS DOUBLE) / m.params_total) FILTER (WHERE m.params_active IS NOT NULL) AS median_active_share,
+       max(m.context_length) AS longest_context, list(m.model_id ORDER BY m.model_id) AS model_ids
+FROM model_classes mc JOIN models m USING (model_id)
+WHERE mc.class_id IN ('dense-model', 'mixture-of-experts', 'state-space-model', 'transformer-ssm-hybrid')
+GROUP BY mc.class_id ORDER BY mc.class_id""",
+    ),
+    "ambiguous_abbreviations": (
+        "Abbreviations that name more than one class (for example LCM), with the classes they can mean.",
+        """SELECT abbreviation, list(class_id ORDER BY class_id) AS class_ids, list(name ORDER BY class_id) AS names
+FROM classes WHERE abbreviation IS NOT NULL GROUP BY abbreviation HAVING count(*) > 1 ORDER BY abbreviation""",
+    ),
+}
+
+
+def _insert_order(pkg: Package) -> list[str]:
+    """Tables ordered so that every foreign key's target is loaded first."""
+    order: list[str] = []
+    pending = dict(pkg.tables)
+    while pending:
+        for name, table in list(pending.items()):
+            targets = {fk["reference"].get("resource") or name for fk in table.foreign_keys} - {name}
+            if targets <= set(order):
+                order.append(name)
+                del pending[name]
+                break
+        else:
+            order.extend(pending)
+            break
+    return order
+
+
+def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[str, int]) -> None:
+    """A DuckDB file in the v1.0.0 storage format (opens in DuckDB 1.x and 2.x) with keys, comments and views."""
+    import duckdb
+    import pyarrow
+
+    con.execute(f"ATTACH {lit(str(path))} AS rel (STORAGE_VERSION 'v1.0.0')")
+    for name in _insert_order(pkg):
+        table = pkg.table(name)
+        con.execute(table_ddl(table, pkg).replace(f'CREATE TABLE "{name}"', f'CREATE TABLE rel."{name}"', 1))
+        self_fk = [fk for fk in table.foreign_keys if (fk["reference"].get("resource") or name) == name]
+        if self_fk:
+            # a self-referencing key needs parents inserted before children: one level of the tree at a time
+            child, parent = self_fk[0]["fields"][0], self_fk[0]["reference"]["fields"][0]
+            con.execute(f"CREATE TEMP TABLE pending AS SELECT * FROM {q('release_' + name)}")
+            while con.execute("SELECT count(*) FROM pending").fetchone()[0]:
+                moved = con.execute(
+                    f"INSERT INTO rel.{q(name)} SELECT * FROM pending p WHERE p.{q(child)} IS NULL OR p.{q(child)} IN (SELECT {q(parent)} FROM rel.{q(name)})"
+                ).fetchone()[0]
+                con.execute(f"DELETE FROM pending WHERE {q(table.primary_key[0])} IN (SELECT {q(table.primary_key[0])} FROM rel.{q(name)})")
+                if not moved:
+                    raise RuntimeError(f"{name}: parent references do not resolve")
+            con.execute("DROP TABLE pending")
+        else:
+            con.execute(f"INSERT INTO rel.{q(name)} SELECT * FROM {q('release_' + name)}")
+        con.execute(f"COMMENT ON TABLE rel.{q(name)} IS {lit(table.description or table.title)}")
+        for c in release_columns(table):
+            con.execute(f"COMMENT ON COLUMN rel.{q(name)}.{q(c.name)} IS {lit(c.description)}")
+    con.execute("USE rel")
+    for view, (doc, sql) in VIEWS.items():
+        con.execute(f"CREATE VIEW {q(view)} AS {sql}")
+        con.execute(f"COMMENT ON VIEW {q(view)} IS {lit(doc)}")
+    con.execute(
+        "CREATE TABLE release_info (key VARCHAR PRIMARY KEY, value VARCHAR)"
+    )
+    rows = {
+        "version": info.version,
+        "source_commit": info.source_commit,
+        "build_time": info.build_time.isoformat(),
+        "as_of": info.as_of.isoformat(),
+        "row_counts": json.dumps(counts, sort_keys=True),
+        "duckdb_version": duckdb.__version__,
+        "pyarrow_version": pyarrow.__version__,
+        "model_atlas_version": __import__("pipelines").__version__,
+        "storage_version": "v1.0.0",
+    }
+    con.executemany("INSERT INTO release_info VALUES (?, ?)", sorted(rows.items()))
+    con.execute("COMMENT ON TABLE release_info IS 'How and from what this release was built: version, source commit, build time, as-of date, row counts, tool versions.'")
+    con.execute("USE memory")
+    con.execute("DETACH rel")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_descriptor(pkg: Package, out: Path, info: BuildInfo) -> None:
+    """The release datapackage.json: Parquet resources with bytes and sha256, derived schemas, licence, version."""
+    d = pkg.descriptor
+    sources = [{"title": "Model Atlas curated CSV tables", "path": "https://github.com/model-atlas/model-atlas"}]
+    resources = []
+    for name, table in pkg.tables.items():
+        path = out / "parquet" / f"{name}.parquet"
+        resources.append({
+            "name": name, "type": "table", "path": f"parquet/{name}.parquet", "format": "parquet", "mediatype": "application/vnd.apache.parquet",
+            "title": table.title, "description": table.description, "bytes": path.stat().st_size, "hash": "sha256:" + sha256(path),
+            "schema": release_table_schema(table),
+        })
+    release = {
+        "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
+        "name": d.get("name", "model-atlas"), "title": d.get("title", ""), "description": d.get("description", ""),
+        "version": info.version, "created": info.build_time.strftime("%Y-%m-%dT%H:%M:%SZ"), "licenses": d.get("licenses", []), "sources": sources,
+        "x-model-atlas": {"as_of": info.as_of.isoformat(), "source_commit": info.source_commit, "policy": d.get("x-model-atlas", {})},
+        "resources": resources,
+    }
+    (out / "datapackage.json").write_text(json.dumps(release, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_checksums(out: Path) -> None:
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
+    lines = [f"{sha256(p)}  {p.relative_to(out).as_posix()}" for p in files]
+    (out / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def verify_release(release: Path) -> list[str]:
+    """Problems with a downloaded release: files whose checksum or size does not match. Empty = verified."""
+    problems = []
+    sums = release / "SHA256SUMS"
+    if not sums.is_file():
+        return [f"{sums}: missing; cannot verify"]
+    listed = set()
+    for n, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), 1):
+        digest, _, rel = line.partition("  ")
+        if not rel or ".." in Path(rel).parts or rel.startswith("/"):
+            problems.append(f"SHA256SUMS:{n}: malformed line")
+            continue
+        listed.add(rel)
+        path = release / rel
+        if not path.is_file():
+            problems.append(f"{rel}: listed in SHA256SUMS but missing")
+        elif sha256(path) != digest:
+            problems.append(f"{rel}: sha256 does not match SHA256SUMS")
+    for p in sorted(release.rglob("*")):
+        rel = p.relative_to(release).as_posix()
+        if p.is_file() and p.name != "SHA256SUMS" and rel not in listed:
+            problems.append(f"{rel}: present but not listed in SHA256SUMS")
+    try:
+        desc = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
+        for res in desc.get("resources", []):
+            path = release / res["path"]
+            if path.is_file():
+                if path.stat().st_size != res.get("bytes"):
+                    problems.append(f"{res['path']}: size differs from datapackage.json bytes")
+                if "sha256:" + sha256(path) != res.get("hash"):
+                    problems.append(f"{res['path']}: sha256 differs from datapackage.json hash")
+    except (OSError, ValueError, KeyError) as exc:
+        problems.append(f"datapackage.json: cannot read ({exc})")
+    return problems
+
+
+class ReleaseExists(Exception):
+    pass
+
+
+def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, notes_text) -> Path:
+    """Write a complete release into a temporary directory, then rename it into place."""
+    final = out_dir / f"{RELEASE_PREFIX}{info.version}"
+    if final.exists():
+        raise ReleaseExists(f"{final} already exists; releases are immutable: choose a new --version or remove it")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{final.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        tmp.mkdir()
+        create_release_views(con, pkg, info.as_of)
+        counts = write_parquet(con, pkg, tmp / "parquet")
+        write_duckdb(con, pkg, tmp / DUCKDB_FILE, info, counts)
+        write_descriptor(pkg, tmp, info)
+        (tmp / "NOTES.md").write_text(notes_text(con, counts), encoding="utf-8")
+        write_checksums(tmp)
+        try:
+            os.rename(tmp, final)  # atomic on one filesystem; fails if another build got there first
+        except OSError as exc:
+            raise ReleaseExists(f"{final} appeared while building (another build?): {exc}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
