@@ -60,15 +60,15 @@ def cast_sql(field: Field, col: str) -> tuple[str, str]:
     return "TRUE", col
 
 
-def register_tables(con, loaded: dict[str, LoadedTable]) -> None:
+def register_tables(con, loaded: dict[str, LoadedTable], prefix: str = "") -> None:
     """Register raw string tables as raw_<name> and derive typed views typed_<name> from the schemas."""
     for name, lt in loaded.items():
-        con.register(f"raw_{name}", lt.arrow)
+        con.register(f"{prefix}raw_{name}", lt.arrow)
         cols = [q(LINE)]
         for f in lt.table.fields:
             _, typed = cast_sql(f, q(f.name))
             cols.append(f"{typed} AS {q(f.name)}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('typed_' + name)} AS SELECT {', '.join(cols)} FROM {q('raw_' + name)}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + 'typed_' + name)} AS SELECT {', '.join(cols)} FROM {q(prefix + 'raw_' + name)}")
 
 
 def _run(con, sql: str) -> list[tuple]:
@@ -85,7 +85,7 @@ def field_check_sql(table: Table) -> list[str]:
         name = lit(f.name)
         c = f.constraints
 
-        def sel(code, where, detail="NULL"):
+        def sel(code, where, detail="NULL", name=name, col=col):
             parts.append(f"SELECT {q(LINE)}, {name}, {lit(code)}, {col}, {detail} FROM {raw} WHERE {where}")
 
         if f.type not in ("string", "list"):
@@ -136,7 +136,7 @@ def key_check_sql(table: Table, tables: dict[str, Table]) -> list[str]:
         ref_fields = ref["fields"] if isinstance(ref["fields"], list) else [ref["fields"]]
         if ref_table not in tables:
             continue
-        cond = " AND ".join(f"t.{q(a)} = r.{q(b)}" for a, b in zip(fields, ref_fields))
+        cond = " AND ".join(f"t.{q(a)} = r.{q(b)}" for a, b in zip(fields, ref_fields, strict=True))
         not_all_null = " OR ".join(f"t.{q(a)} IS NOT NULL" for a in fields)
         shown = " || '/' || ".join(f"coalesce(CAST(t.{q(a)} AS VARCHAR), '')" for a in fields)
         parts.append(
@@ -182,7 +182,7 @@ def _describe(table: Table, column: str, code: str, value, detail) -> str:
 def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Finding]:
     """Table Schema cell rules, unique, primary and foreign keys for every table."""
     findings = []
-    for name, lt in loaded.items():
+    for lt in loaded.values():
         table = lt.table
         parts = field_check_sql(table) + key_check_sql(table, pkg.tables)
         if not parts:
@@ -258,59 +258,113 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         targets = cited if holder == "citations" else reviewable
         for target in targets:
             pk = pkg.table(target).primary_key[0]
-            emit(holder, f"SELECT h.{q(LINE)}, h.row_id FROM typed_{holder} h ANTI JOIN {q('typed_' + target)} t ON t.{q(pk)} = h.row_id "
-                 f"WHERE h.table_name = {lit(target)} AND h.row_id IS NOT NULL",
-                 "row-reference", "row_id", '"{}" is not a ' + pk + " in " + target)
+            emit(
+                holder,
+                f"SELECT h.{q(LINE)}, h.row_id FROM typed_{holder} h ANTI JOIN {q('typed_' + target)} t ON t.{q(pk)} = h.row_id "
+                f"WHERE h.table_name = {lit(target)} AND h.row_id IS NOT NULL",
+                "row-reference",
+                "row_id",
+                '"{}" is not a ' + pk + " in " + target,
+            )
     pairs = ", ".join(f"({lit(t)}, {lit(f.name)})" for t in cited for f in pkg.table(t).fields)
-    emit("citations", f"SELECT c.{q(LINE)}, c.field, c.table_name FROM typed_citations c WHERE c.field IS NOT NULL AND c.field <> '*' "
-         f"AND c.table_name IS NOT NULL AND (c.table_name, c.field) NOT IN (SELECT * FROM (VALUES {pairs}))",
-         "unknown-field", "field", '"{}" is not a column of {}')
+    emit(
+        "citations",
+        f"SELECT c.{q(LINE)}, c.field, c.table_name FROM typed_citations c WHERE c.field IS NOT NULL AND c.field <> '*' "
+        f"AND c.table_name IS NOT NULL AND (c.table_name, c.field) NOT IN (SELECT * FROM (VALUES {pairs}))",
+        "unknown-field",
+        "field",
+        '"{}" is not a column of {}',
+    )
 
     product_kinds = ", ".join(lit(k) for k in policy.get("non_model_kinds", ["product", "device", "framework"]))
-    emit("models", f"SELECT m.{q(LINE)}, m.model_id FROM typed_models m ANTI JOIN typed_model_classes mc ON mc.model_id = m.model_id "
-         f"WHERE m.kind NOT IN ({product_kinds}) AND m.model_id IS NOT NULL",
-         "unclassified-model", "model_id", "{} belongs to no class")
-    emit("model_classes", f"SELECT mc.{q(LINE)}, mc.model_id, m.kind FROM typed_model_classes mc JOIN typed_models m USING (model_id) "
-         f"WHERE m.kind IN ({product_kinds})",
-         "product-in-class", "model_id", "{} is a {}, not a model, so it cannot belong to a model class")
+    emit(
+        "models",
+        f"SELECT m.{q(LINE)}, m.model_id FROM typed_models m ANTI JOIN typed_model_classes mc ON mc.model_id = m.model_id "
+        f"WHERE m.kind NOT IN ({product_kinds}) AND m.model_id IS NOT NULL",
+        "unclassified-model",
+        "model_id",
+        "{} belongs to no class",
+    )
+    emit(
+        "model_classes",
+        f"SELECT mc.{q(LINE)}, mc.model_id, m.kind FROM typed_model_classes mc JOIN typed_models m USING (model_id) WHERE m.kind IN ({product_kinds})",
+        "product-in-class",
+        "model_id",
+        "{} is a {}, not a model, so it cannot belong to a model class",
+    )
     sparse = policy.get("sparse_class", "mixture-of-experts")
-    emit("models", f"SELECT m.{q(LINE)}, m.model_id FROM typed_models m WHERE m.params_active IS NOT NULL AND NOT EXISTS "
-         f"(SELECT 1 FROM typed_model_classes mc WHERE mc.model_id = m.model_id AND mc.class_id = {lit(sparse)})",
-         "active-params-dense", "params_active", "{} has params_active but is not in the " + sparse + " class")
+    emit(
+        "models",
+        f"SELECT m.{q(LINE)}, m.model_id FROM typed_models m WHERE m.params_active IS NOT NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM typed_model_classes mc WHERE mc.model_id = m.model_id AND mc.class_id = {lit(sparse)})",
+        "active-params-dense",
+        "params_active",
+        "{} has params_active but is not in the " + sparse + " class",
+    )
 
     for t in cited:
         table = pkg.table(t)
         pk = table.primary_key[0]
         for fname in fact_fields(table):
-            emit(t, f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x WHERE x.{q(fname)} IS NOT NULL AND NOT EXISTS ("
-                 f"SELECT 1 FROM typed_citations c JOIN typed_sources s USING (source_id) WHERE c.table_name = {lit(t)} "
-                 f"AND c.row_id = x.{q(pk)} AND c.field = {lit(fname)} AND s.tier = 'primary')",
-                 "uncited-fact", fname, "{} states " + fname + " without a citation to a primary source")
+            emit(
+                t,
+                f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x WHERE x.{q(fname)} IS NOT NULL AND NOT EXISTS ("
+                f"SELECT 1 FROM typed_citations c JOIN typed_sources s USING (source_id) WHERE c.table_name = {lit(t)} "
+                f"AND c.row_id = x.{q(pk)} AND c.field = {lit(fname)} AND s.tier = 'primary')",
+                "uncited-fact",
+                fname,
+                "{} states " + fname + " without a citation to a primary source",
+            )
 
-    emit("classes", "WITH RECURSIVE up(class_id, ancestor) AS (SELECT class_id, parent_class_id FROM typed_classes WHERE parent_class_id IS NOT NULL "
-         "UNION SELECT up.class_id, c.parent_class_id FROM up JOIN typed_classes c ON c.class_id = up.ancestor WHERE c.parent_class_id IS NOT NULL) "
-         "SELECT c.__line, c.class_id FROM typed_classes c WHERE c.class_id IN (SELECT class_id FROM up WHERE class_id = ancestor)",
-         "class-cycle", "parent_class_id", "{} is its own ancestor: the class tree has a cycle")
+    emit(
+        "classes",
+        "WITH RECURSIVE up(class_id, ancestor) AS (SELECT class_id, parent_class_id FROM typed_classes WHERE parent_class_id IS NOT NULL "
+        "UNION SELECT up.class_id, c.parent_class_id FROM up JOIN typed_classes c ON c.class_id = up.ancestor WHERE c.parent_class_id IS NOT NULL) "
+        "SELECT c.__line, c.class_id FROM typed_classes c WHERE c.class_id IN (SELECT class_id FROM up WHERE class_id = ancestor)",
+        "class-cycle",
+        "parent_class_id",
+        "{} is its own ancestor: the class tree has a cycle",
+    )
 
     latest = _latest_reviews_sql()
     min_reviewers = policy.get("reviews", {}).get("min_reviewers", {})
     for t in reviewable:
         pk = pkg.table(t).primary_key[0]
-        emit(t, f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x WHERE x.{q(pk)} IS NOT NULL AND NOT EXISTS "
-             f"(SELECT 1 FROM typed_reviews r WHERE r.table_name = {lit(t)} AND r.row_id = x.{q(pk)})",
-             "unreviewed", pk, "{} has never been reviewed")
-        emit(t, f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} AND l.row_id = x.{q(pk)} "
-             f"WHERE l.confidence = 'high' AND NOT EXISTS (SELECT 1 FROM typed_citations c JOIN typed_sources s USING (source_id) "
-             f"WHERE c.table_name = {lit(t)} AND c.row_id = x.{q(pk)} AND s.tier = 'primary')",
-             "high-needs-primary", pk, "{} is rated high but cites no primary source")
+        emit(
+            t,
+            f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x WHERE x.{q(pk)} IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM typed_reviews r WHERE r.table_name = {lit(t)} AND r.row_id = x.{q(pk)})",
+            "unreviewed",
+            pk,
+            "{} has never been reviewed",
+        )
+        emit(
+            t,
+            f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} AND l.row_id = x.{q(pk)} "
+            f"WHERE l.confidence = 'high' AND NOT EXISTS (SELECT 1 FROM typed_citations c JOIN typed_sources s USING (source_id) "
+            f"WHERE c.table_name = {lit(t)} AND c.row_id = x.{q(pk)} AND s.tier = 'primary')",
+            "high-needs-primary",
+            pk,
+            "{} is rated high but cites no primary source",
+        )
         for level, need in min_reviewers.items():
-            emit(t, f"SELECT x.{q(LINE)}, x.{q(pk)}, l.n_reviewers FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} "
-                 f"AND l.row_id = x.{q(pk)} WHERE l.confidence = {lit(level)} AND l.n_reviewers < {int(need)}",
-                 "too-few-reviewers", pk, "{} is rated " + level + " after {} distinct reviewer(s); the policy asks for " + str(int(need)))
-    emit("reviews", "SELECT r.__line, r.reviewed_on, m.release_date FROM typed_reviews r JOIN typed_models m ON r.table_name = 'models' "
-         "AND r.row_id = m.model_id WHERE m.release_date IS NOT NULL AND r.reviewed_on IS NOT NULL "
-         "AND substr(strftime(r.reviewed_on, '%Y-%m-%d'), 1, length(m.release_date)) < m.release_date",
-         "review-before-publication", "reviewed_on", "reviewed_on {} is before the model's release {}")
+            emit(
+                t,
+                f"SELECT x.{q(LINE)}, x.{q(pk)}, l.n_reviewers FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} "
+                f"AND l.row_id = x.{q(pk)} WHERE l.confidence = {lit(level)} AND l.n_reviewers < {int(need)}",
+                "too-few-reviewers",
+                pk,
+                "{} is rated " + level + " after {} distinct reviewer(s); the policy asks for " + str(int(need)),
+            )
+    emit(
+        "reviews",
+        "SELECT r.__line, r.reviewed_on, m.release_date FROM typed_reviews r JOIN typed_models m ON r.table_name = 'models' "
+        "AND r.row_id = m.model_id WHERE m.release_date IS NOT NULL AND r.reviewed_on IS NOT NULL "
+        "AND substr(strftime(r.reviewed_on, '%Y-%m-%d'), 1, length(m.release_date)) < m.release_date",
+        "review-before-publication",
+        "reviewed_on",
+        "reviewed_on {} is before the model's release {}",
+    )
     return findings
 
 
@@ -356,8 +410,15 @@ def check_staleness(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: da
         code = "stale" if status == "stale" else "review-due"
         limit = err if status == "stale" else warn
         pk = pkg.table(t).primary_key[0]
-        findings.append(Finding(loaded[t].file, line, pk, code,
-                                f"{row_id} was last reviewed on {last} by {reviewer} ({age} days before {as_of}); {conf}-confidence rows are due after {limit} days"))
+        findings.append(
+            Finding(
+                loaded[t].file,
+                line,
+                pk,
+                code,
+                f"{row_id} was last reviewed on {last} by {reviewer} ({age} days before {as_of}); {conf}-confidence rows are due after {limit} days",
+            )
+        )
     return findings
 
 
@@ -366,25 +427,38 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
     limits = pkg.policy.get("limits", {})
     cell_chars = int(limits.get("cell_chars", 2000))
     findings = []
+    parts = []
     for name, lt in loaded.items():
-        parts = []
-        for f in lt.table.fields:
-            col = q(f.name)
-            parts.append(f"SELECT {q(LINE)}, {lit(f.name)}, 'formula', {col} FROM raw_{name} WHERE regexp_matches({col}, '^[=+\\-@\\t\\r]') "
-                         f"AND TRY_CAST({col} AS DOUBLE) IS NULL")
-            parts.append(f"SELECT {q(LINE)}, {lit(f.name)}, 'control-char', {col} FROM raw_{name} WHERE regexp_matches({col}, {lit(CONTROL_RE)})")
-            parts.append(f"SELECT {q(LINE)}, {lit(f.name)}, 'cell-too-long', CAST(length({col}) AS VARCHAR) FROM raw_{name} WHERE length({col}) > {cell_chars}")
-            parts.append(f"SELECT {q(LINE)}, {lit(f.name)}, 'url-scheme', {col} FROM raw_{name} WHERE regexp_matches({col}, '^\\s*(?i:javascript|data|file|vbscript):') "
-                         f"OR regexp_matches({col}, '^(?i:https?)://[^/?#]*@')")
-        for line, column, code, value in _run(con, " UNION ALL ".join(parts)):
-            if code == "formula":
-                msg = f'the cell starts with "{value[:1]}" and a spreadsheet would run it as a formula'
-            elif code == "control-char":
-                bad = sorted({f"U+{ord(ch):04X}" for ch in value if ord(ch) < 32 or ord(ch) == 127 or 0x200E <= ord(ch) <= 0x200F or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069})
-                msg = f"the cell contains invisible control or bidirectional characters ({', '.join(bad)})"
-            elif code == "cell-too-long":
-                msg = f"the cell has {value} characters; the limit is {cell_chars}"
-            else:
-                msg = f'"{value[:80]}" is not a plain https address (script, data or file scheme, or credentials)'
-            findings.append(Finding(lt.file, line, column, code, msg))
+        if not lt.table.fields:
+            continue
+        # one scan per table: every non-empty cell as (line, column, value), then each rule once
+        cells = f"(UNPIVOT raw_{name} ON COLUMNS(* EXCLUDE ({q(LINE)})) INTO NAME col VALUE v)"
+        parts.append(
+            f"SELECT {lit(name)}, {q(LINE)}, col, code, v FROM (SELECT {q(LINE)}, col, v, CASE "
+            f"WHEN regexp_matches(v, {lit(CONTROL_RE)}) THEN 'control-char' "
+            f"WHEN regexp_matches(v, '^[=+\\-@\\t\\r]') AND TRY_CAST(v AS DOUBLE) IS NULL THEN 'formula' "
+            f"WHEN regexp_matches(v, '^\\s*(?i:javascript|data|file|vbscript):') OR regexp_matches(v, '^(?i:https?)://[^/?#]*@') THEN 'url-scheme' END AS code FROM {cells}) "
+            f"WHERE code IS NOT NULL"
+        )
+        parts.append(f"SELECT {lit(name)}, {q(LINE)}, col, 'cell-too-long', CAST(length(v) AS VARCHAR) FROM {cells} WHERE length(v) > {cell_chars}")
+    if not parts:
+        return findings
+    for name, line, column, code, value in _run(con, " UNION ALL ".join(parts)):
+        file = loaded[name].file
+        if code == "formula":
+            msg = f'the cell starts with "{value[:1]}" and a spreadsheet would run it as a formula'
+        elif code == "control-char":
+            bad = sorted(
+                {
+                    f"U+{ord(ch):04X}"
+                    for ch in value
+                    if ord(ch) < 32 or ord(ch) == 127 or 0x200E <= ord(ch) <= 0x200F or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069
+                }
+            )
+            msg = f"the cell contains invisible control or bidirectional characters ({', '.join(bad)})"
+        elif code == "cell-too-long":
+            msg = f"the cell has {value} characters; the limit is {cell_chars}"
+        else:
+            msg = f'"{value[:80]}" is not a plain https address (script, data or file scheme, or credentials)'
+        findings.append(Finding(file, line, column, code, msg))
     return findings

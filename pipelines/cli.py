@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -17,23 +18,167 @@ def _as_of(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
 
 
+def _print_package_error(exc, fmt: str = "human") -> int:
+    from pipelines.findings import FORMATS
+
+    print(FORMATS[fmt](exc.findings, "datapackage.json"), file=sys.stdout if fmt != "human" else sys.stderr)
+    return EXIT_USAGE
+
+
 def cmd_validate(args) -> int:
     from pipelines.findings import FORMATS
     from pipelines.package import PackageError
     from pipelines.validate import validate
 
     try:
-        report = validate(args.root, args.as_of)
+        report = validate(args.root, args.as_of, changed_since=args.changed_since)
     except PackageError as exc:
-        print(FORMATS[args.format](exc.findings, "datapackage.json"), file=sys.stdout if args.format != "human" else sys.stderr)
+        return _print_package_error(exc, args.format)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(FORMATS[args.format](report.findings, report.checked))
     return EXIT_FINDINGS if report.errors else EXIT_OK
 
 
-def cmd_fmt(args) -> int:
+def cmd_build(args) -> int:
+    from pipelines.diff import SnapshotError
+    from pipelines.findings import format_human
     from pipelines.package import PackageError, load_package
+    from pipelines.release import ReleaseExists, build_info, build_release
+    from pipelines.validate import connect_checked
+
+    try:
+        pkg = load_package(args.root)
+    except PackageError as exc:
+        return _print_package_error(exc)
+    info = build_info(pkg, args.version, args.as_of)
+    con, loaded, findings = connect_checked(pkg, info.as_of)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        print(format_human(findings, "data/"), file=sys.stderr)
+        print("\nbuild refused: fix the errors above (model-atlas validate); nothing was written.", file=sys.stderr)
+        return EXIT_FINDINGS
+
+    def notes(con, counts):
+        from pipelines.diff import diff_markdown, diff_snapshots, load_git_snapshot, load_release_snapshot
+        from pipelines.notes import release_notes
+
+        changes = label = None
+        if args.previous:
+            prev = Path(args.previous)
+            new = _current_snapshot(con, pkg)
+            old = load_release_snapshot(con, prev, "old") if prev.is_dir() else load_git_snapshot(con, pkg.root, args.previous, "old")
+            label = old.label
+            changes = diff_markdown(diff_snapshots(con, old, new), old.label, f"this release ({info.version})")
+        return release_notes(con, pkg, info, counts, changes, label)
+
+    try:
+        final = build_release(pkg, con, Path(args.out), info, notes)
+    except ReleaseExists as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    except SnapshotError as exc:
+        print(f"error: --previous: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"built {final} (version {info.version}, as of {info.as_of}, {len(findings)} warning(s))")
+    return EXIT_OK
+
+
+def _current_snapshot(con, pkg):
+    from pipelines.checks import q
+    from pipelines.diff import Snapshot
+
+    for name in pkg.tables:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('new_' + name)} AS SELECT * EXCLUDE (__line) FROM {q('typed_' + name)}")
+    return Snapshot("working tree", {n: {"key": list(t.primary_key), "columns": {f.name: f.type for f in t.fields}} for n, t in pkg.tables.items()})
+
+
+def cmd_verify(args) -> int:
+    from pipelines.release import verify_release
+
+    release = Path(args.release)
+    if not release.is_dir():
+        print(f"error: {release} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    problems = verify_release(release)
+    for p in problems:
+        print(f"{release}/{p}")
+    if problems:
+        print(f"{len(problems)} problem(s): do not use this release; download it again.")
+        return EXIT_FINDINGS
+    print(f"verified {release}: every file matches SHA256SUMS and datapackage.json")
+    return EXIT_OK
+
+
+def latest_release(out: Path) -> Path | None:
+    releases = sorted((p for p in out.glob("model-atlas-*") if p.is_dir() and (p / "model-atlas.duckdb").exists()), key=lambda p: p.stat().st_mtime)
+    return releases[-1] if releases else None
+
+
+def cmd_query(args) -> int:
+    from pipelines.query import QueryError, print_result, run_query
+
+    release = Path(args.release) if args.release else latest_release(Path("dist"))
+    if release is None or not (release / "model-atlas.duckdb").is_file():
+        print("error: no release found; build one with model-atlas build, or pass --release DIR", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        columns, rows = run_query(release / "model-atlas.duckdb", args.sql)
+    except QueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    print_result(columns, rows, args.format, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    import duckdb
+
+    from pipelines.diff import SnapshotError, diff_markdown, diff_snapshots, load_git_snapshot, load_package_snapshot
+    from pipelines.package import PackageError, load_package
+
+    try:
+        pkg = load_package(args.root)
+        con = duckdb.connect()
+        new = load_package_snapshot(con, pkg, "new", "working tree")
+        old = load_git_snapshot(con, pkg.root, args.base, "old")
+    except PackageError as exc:
+        return _print_package_error(exc)
+    except SnapshotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(diff_markdown(diff_snapshots(con, old, new), args.base, "the working tree"), end="")
+    return EXIT_OK
+
+
+def cmd_stale(args) -> int:
+    from pipelines.package import PackageError, load_package
+    from pipelines.stale import stale_report
+
+    try:
+        pkg = load_package(args.root)
+    except PackageError as exc:
+        return _print_package_error(exc)
+    print(stale_report(pkg, args.as_of or date.today(), args.format, include_due=not args.stale_only), end="")
+    return EXIT_OK
+
+
+def cmd_new(args) -> int:
+    from pipelines.new import NewRowError, new_rows
+
+    try:
+        out = new_rows(Path(args.root), args.what, args.id, args.name, args.append, today=args.date or date.today())
+    except NewRowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(out, end="")
+    return EXIT_OK
+
+
+def cmd_fmt(args) -> int:
     from pipelines.fmt import format_package
+    from pipelines.package import PackageError, load_package
 
     try:
         pkg = load_package(args.root)
@@ -56,17 +201,93 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__import__('pipelines').__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    v = sub.add_parser("validate", help="check data/ against the schemas and every rule; print all findings",
-                       description="Check every table: file hygiene, Table Schema, keys, row rules, cross-table rules, staleness and safety. "
-                                   "Exit 0 when there is no error (warnings allowed), 1 with errors, 2 when the package cannot be read.")
+    v = sub.add_parser(
+        "validate",
+        help="check data/ against the schemas and every rule; print all findings",
+        description="Check every table: file hygiene, Table Schema, keys, row rules, cross-table rules, staleness and safety. "
+        "Exit 0 when there is no error (warnings allowed), 1 with errors, 2 when the package cannot be read.",
+    )
     v.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
     v.add_argument("--as-of", type=_as_of, default=None, help="evaluate dates and staleness at this date, YYYY-MM-DD (default: today)")
     v.add_argument("--format", choices=["human", "json", "github"], default="human", help="output format (default: human)")
+    v.add_argument(
+        "--changed-since",
+        metavar="REF",
+        default=None,
+        help="pull-request mode: rows changed since this git ref must be fresh; other stale rows are only warnings",
+    )
     v.set_defaults(func=cmd_validate)
 
-    f = sub.add_parser("fmt", help="rewrite data/*.csv in canonical form (sorted by key, trimmed, LF, minimal quoting)",
-                       description="Put every CSV into canonical form without changing a value or dropping a row. "
-                                   "With --check, change nothing and exit 1 if any file would change.")
+    b = sub.add_parser(
+        "build",
+        help="validate, then compile a release (Parquet, DuckDB, datapackage.json, NOTES.md, SHA256SUMS)",
+        description="Validate data/ and, when there is no error, write dist/model-atlas-<version>/ atomically. "
+        "Writes nothing and exits 1 when validation finds an error or the release already exists.",
+    )
+    b.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
+    b.add_argument("--version", default=None, help="release version (default: the version in datapackage.json)")
+    b.add_argument("--as-of", type=_as_of, default=None, help="date for staleness flags (default: the build time's date)")
+    b.add_argument("--out", default="dist", help="directory that receives the release directory (default: dist)")
+    b.add_argument("--previous", default=None, metavar="DIR|REF", help="a previous release directory or git ref to list changes against in NOTES.md")
+    b.set_defaults(func=cmd_build)
+
+    ve = sub.add_parser(
+        "verify",
+        help="re-check a downloaded release against SHA256SUMS and its datapackage.json",
+        description="Recompute every checksum of a release directory; name each file that does not match. Exit 1 on any mismatch.",
+    )
+    ve.add_argument("release", help="the release directory, e.g. dist/model-atlas-0.1.0")
+    ve.set_defaults(func=cmd_verify)
+
+    qy = sub.add_parser(
+        "query",
+        help="run a read-only SQL query on a built release",
+        description="Open the release's DuckDB file read-only, with external access and extensions disabled, and print the result.",
+    )
+    qy.add_argument("sql", help="the SQL query")
+    qy.add_argument("--release", default=None, help="release directory (default: the newest under dist/)")
+    qy.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default: table)")
+    qy.set_defaults(func=cmd_query)
+
+    d = sub.add_parser(
+        "diff",
+        help="rows added, removed and changed between a git ref and the working tree (Markdown)",
+        description="Compare the data at a git ref (default: main) with the working tree, row by row on primary keys.",
+    )
+    d.add_argument("base", nargs="?", default="main", help="git ref to compare against (default: main)")
+    d.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    d.set_defaults(func=cmd_diff)
+
+    st = sub.add_parser(
+        "stale",
+        help="rows past their review policy, oldest first",
+        description="List rows whose latest review is past the warn-after (due) or error-after (stale) age at --as-of.",
+    )
+    st.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    st.add_argument("--as-of", type=_as_of, default=None, help="evaluate at this date, YYYY-MM-DD (default: today)")
+    st.add_argument("--format", choices=["table", "markdown"], default="table", help="output format (default: table)")
+    st.add_argument("--stale-only", action="store_true", help="only rows past error-after, not those merely due")
+    st.set_defaults(func=cmd_stale)
+
+    n = sub.add_parser(
+        "new",
+        help="print (or append) template rows for a new model, class, source or review",
+        description="Write valid template rows with a slugified id and today's date; refuses an id that exists.",
+    )
+    n.add_argument("what", choices=["model", "class", "source", "review"], help="what to add")
+    n.add_argument("--name", required=True, help="display name (for a review: the row id it reviews, as table/row_id)")
+    n.add_argument("--id", default=None, help="id to use (default: slugified name)")
+    n.add_argument("--append", action="store_true", help="append the rows to data/*.csv instead of printing them")
+    n.add_argument("--date", type=_as_of, default=None, help="date to write (default: today)")
+    n.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    n.set_defaults(func=cmd_new)
+
+    f = sub.add_parser(
+        "fmt",
+        help="rewrite data/*.csv in canonical form (sorted by key, trimmed, LF, minimal quoting)",
+        description="Put every CSV into canonical form without changing a value or dropping a row. "
+        "With --check, change nothing and exit 1 if any file would change.",
+    )
     f.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
     f.add_argument("--check", action="store_true", help="only report files that are not canonical; exit 1 if any")
     f.set_defaults(func=cmd_fmt)
@@ -82,7 +303,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; nothing was left half-written", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # the last line of defence: a message, never a traceback
+        if os.environ.get("MODEL_ATLAS_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n\nThis is a bug in model-atlas, not in your data. "
+            "Please report it with the command you ran (set MODEL_ATLAS_DEBUG=1 to see the traceback).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
 
 def run() -> None:

@@ -33,7 +33,7 @@ RULES: dict[str, Rule] = {
     "line-endings": Rule("hygiene", "error", "Use LF line endings (run `model-atlas fmt`, or set your editor to LF)."),
     "final-newline": Rule("hygiene", "error", "End the file with a single newline (run `model-atlas fmt`)."),
     "embedded-newline": Rule("hygiene", "error", "Put the cell on one line: replace the line break inside the quotes with a space."),
-    "unbalanced-quote": Rule("hygiene", "error", "Close the quoted cell with a double quote, and double any quote inside it (\"\")."),
+    "unbalanced-quote": Rule("hygiene", "error", 'Close the quoted cell with a double quote, and double any quote inside it ("").'),
     "blank-row": Rule("hygiene", "error", "Delete the empty line.", "blank-row"),
     "extra-cell": Rule("hygiene", "error", "Remove the extra cell, or quote the cell that contains a comma.", "extra-cell"),
     "missing-cell": Rule("hygiene", "error", "Add the missing cells (leave a cell empty between commas if it has no value).", "missing-cell"),
@@ -61,12 +61,18 @@ RULES: dict[str, Rule] = {
     "future-date": Rule("row", "error", "Dates cannot lie after the as-of date: correct the date."),
     "published-after-accessed": Rule("row", "error", "A source is read after it is published: fix published or accessed."),
     "params-range": Rule("row", "error", "params_min must not exceed params_max."),
-    "seed-correction-incomplete": Rule("row", "error", "A review that checks a seed claim needs seed_value (what the seed said); a correction also needs field (the column corrected, or * for the row)."),
+    "seed-correction-incomplete": Rule(
+        "row",
+        "error",
+        "A review that checks a seed claim needs seed_value (what the seed said); a correction also needs field (the column corrected, or * for the row).",
+    ),
     "url-required": Rule("row", "error", "Give the https address of the document; only seed notes may lack one."),
     # cross-table rules
     "unclassified-model": Rule("cross", "error", "Add a model_classes row linking the model to at least one class."),
     "product-in-class": Rule("cross", "error", "Products, devices and frameworks are not models: link them with model_relations (uses-model) instead."),
-    "active-params-dense": Rule("cross", "error", "Only mixture-of-experts models have active parameters: clear params_active or add the model to mixture-of-experts."),
+    "active-params-dense": Rule(
+        "cross", "error", "Only mixture-of-experts models have active parameters: clear params_active or add the model to mixture-of-experts."
+    ),
     "uncited-fact": Rule("cross", "error", "Add a citations row for this field pointing at a primary source (paper, model card, official post)."),
     "class-cycle": Rule("cross", "error", "Break the loop: one class in the cycle must have another parent or none."),
     "unreviewed": Rule("cross", "error", "Add a reviews row for it (see CONTRIBUTING.md, 'Reviewing a row')."),

@@ -15,7 +15,20 @@ from pathlib import Path
 from pipelines.package import Package, Table
 from pipelines.tables import check_bytes, check_header
 
-STRUCTURAL = {"encoding", "embedded-newline", "unbalanced-quote", "extra-cell", "missing-cell", "blank-row", "header", "missing-header", "extra-header", "duplicate-header", "blank-header", "empty-file"}
+STRUCTURAL = {
+    "encoding",
+    "embedded-newline",
+    "unbalanced-quote",
+    "extra-cell",
+    "missing-cell",
+    "blank-row",
+    "header",
+    "missing-header",
+    "extra-header",
+    "duplicate-header",
+    "blank-header",
+    "empty-file",
+}
 
 
 def canonical_text(rows: list[list[str]], table: Table) -> str:

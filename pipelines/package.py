@@ -149,7 +149,9 @@ def load_package(root: Path | str = ".") -> Package:
         try:
             schema = json.loads(schema_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            findings.append(Finding(DESCRIPTOR, 0, f"{where}.schema", "schema-missing", f"schema file {schema_ref!r} of resource {res['name']!r} does not exist"))
+            findings.append(
+                Finding(DESCRIPTOR, 0, f"{where}.schema", "schema-missing", f"schema file {schema_ref!r} of resource {res['name']!r} does not exist")
+            )
             continue
         except json.JSONDecodeError as exc:
             findings.append(Finding(str(schema_ref), exc.lineno, "", "descriptor-json", f"invalid JSON in schema: {exc.msg} (column {exc.colno})"))

@@ -53,9 +53,14 @@ def build_info(pkg: Package, version: str | None, as_of: date | None) -> BuildIn
 
 def create_release_views(con, pkg: Package, as_of: date) -> None:
     """release_<table>: typed rows plus derived columns, ready to write."""
-    status = stale_rows_sql(pkg, as_of) or "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS row_id, NULL::DATE AS last_reviewed, NULL::VARCHAR AS confidence, NULL::VARCHAR AS status WHERE FALSE"
+    status = (
+        stale_rows_sql(pkg, as_of)
+        or "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS row_id, NULL::DATE AS last_reviewed, NULL::VARCHAR AS confidence, NULL::VARCHAR AS status WHERE FALSE"
+    )
     reviewers = "SELECT table_name, row_id, count(DISTINCT reviewer) AS reviewers FROM typed_reviews GROUP BY ALL"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, r.reviewers FROM ({status}) s LEFT JOIN ({reviewers}) r USING (table_name, row_id)")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, r.reviewers FROM ({status}) s LEFT JOIN ({reviewers}) r USING (table_name, row_id)"
+    )
     for name, table in pkg.tables.items():
         exprs = []
         derived_names = {c.name for c in DERIVED.get(name, ())}
@@ -76,7 +81,9 @@ def create_release_views(con, pkg: Package, as_of: date) -> None:
             elif c.name == "stale":
                 exprs.append("coalesce(rs.status = 'stale', FALSE) AS stale")
             elif c.type == "list":
-                exprs.append(f"CASE WHEN t.{q(c.name)} IS NULL THEN NULL ELSE list_transform(string_split(t.{q(c.name)}, '|'), x -> trim(x)) END AS {q(c.name)}")
+                exprs.append(
+                    f"CASE WHEN t.{q(c.name)} IS NULL THEN NULL ELSE list_transform(string_split(t.{q(c.name)}, '|'), lambda x: trim(x)) END AS {q(c.name)}"
+                )
             else:
                 exprs.append(f"t.{q(c.name)}")
         join = ""
@@ -97,7 +104,7 @@ def write_parquet(con, pkg: Package, out: Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name, table in pkg.tables.items():
-        data = con.execute(f"SELECT * FROM {q('release_' + name)}").to_arrow_table()
+        data = con.sql(f"SELECT * FROM {q('release_' + name)}").to_arrow_table()
         data = data.cast(arrow_schema(table))
         pq.write_table(data, out / f"{name}.parquet", compression="zstd", compression_level=9, write_statistics=True, use_dictionary=True)
         counts[name] = data.num_rows
@@ -214,9 +221,7 @@ def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[st
     for view, (doc, sql) in VIEWS.items():
         con.execute(f"CREATE VIEW {q(view)} AS {sql}")
         con.execute(f"COMMENT ON VIEW {q(view)} IS {lit(doc)}")
-    con.execute(
-        "CREATE TABLE release_info (key VARCHAR PRIMARY KEY, value VARCHAR)"
-    )
+    con.execute("CREATE TABLE release_info (key VARCHAR PRIMARY KEY, value VARCHAR)")
     rows = {
         "version": info.version,
         "source_commit": info.source_commit,
@@ -229,7 +234,9 @@ def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[st
         "storage_version": "v1.0.0",
     }
     con.executemany("INSERT INTO release_info VALUES (?, ?)", sorted(rows.items()))
-    con.execute("COMMENT ON TABLE release_info IS 'How and from what this release was built: version, source commit, build time, as-of date, row counts, tool versions.'")
+    con.execute(
+        "COMMENT ON TABLE release_info IS 'How and from what this release was built: version, source commit, build time, as-of date, row counts, tool versions.'"
+    )
     con.execute("USE memory")
     con.execute("DETACH rel")
 
@@ -249,15 +256,29 @@ def write_descriptor(pkg: Package, out: Path, info: BuildInfo) -> None:
     resources = []
     for name, table in pkg.tables.items():
         path = out / "parquet" / f"{name}.parquet"
-        resources.append({
-            "name": name, "type": "table", "path": f"parquet/{name}.parquet", "format": "parquet", "mediatype": "application/vnd.apache.parquet",
-            "title": table.title, "description": table.description, "bytes": path.stat().st_size, "hash": "sha256:" + sha256(path),
-            "schema": release_table_schema(table),
-        })
+        resources.append(
+            {
+                "name": name,
+                "type": "table",
+                "path": f"parquet/{name}.parquet",
+                "format": "parquet",
+                "mediatype": "application/vnd.apache.parquet",
+                "title": table.title,
+                "description": table.description,
+                "bytes": path.stat().st_size,
+                "hash": "sha256:" + sha256(path),
+                "schema": release_table_schema(table),
+            }
+        )
     release = {
         "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
-        "name": d.get("name", "model-atlas"), "title": d.get("title", ""), "description": d.get("description", ""),
-        "version": info.version, "created": info.build_time.strftime("%Y-%m-%dT%H:%M:%SZ"), "licenses": d.get("licenses", []), "sources": sources,
+        "name": d.get("name", "model-atlas"),
+        "title": d.get("title", ""),
+        "description": d.get("description", ""),
+        "version": info.version,
+        "created": info.build_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "licenses": d.get("licenses", []),
+        "sources": sources,
         "x-model-atlas": {"as_of": info.as_of.isoformat(), "source_commit": info.source_commit, "policy": d.get("x-model-atlas", {})},
         "resources": resources,
     }

@@ -25,7 +25,14 @@ class Column:
     def arrow_type(self):
         import pyarrow as pa
 
-        return {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_(), "date": pa.date32(), "list": pa.list_(pa.string())}[self.type]
+        return {
+            "string": pa.string(),
+            "integer": pa.int64(),
+            "number": pa.float64(),
+            "boolean": pa.bool_(),
+            "date": pa.date32(),
+            "list": pa.list_(pa.string()),
+        }[self.type]
 
 
 REVIEW_COLUMNS = (
@@ -45,7 +52,12 @@ DERIVED: dict[str, tuple[Column, ...]] = {
     "models": (
         Column("release_date", "date", "First public release; the first day of the month when only the month is published (see release_date_precision).", True),
         Column("release_date_precision", "string", "day or month: how precisely release_date is published.", True),
-        Column("size_band", "string", "Size band derived from params_total: small (<1B), medium (1B-10B), large (10B-100B), very-large (>100B); empty when unpublished.", True),
+        Column(
+            "size_band",
+            "string",
+            "Size band derived from params_total: small (<1B), medium (1B-10B), large (10B-100B), very-large (>100B); empty when unpublished.",
+            True,
+        ),
         *REVIEW_COLUMNS,
     ),
     "classes": REVIEW_COLUMNS,
@@ -82,8 +94,11 @@ def table_ddl(table: Table, pkg: Package, with_foreign_keys: bool = True) -> str
         for fk in table.foreign_keys:
             ref = fk["reference"]
             cols.append(
-                "FOREIGN KEY (" + ", ".join(f'"{f}"' for f in fk["fields"]) + f') REFERENCES "{ref.get("resource") or table.name}" ('
-                + ", ".join(f'"{f}"' for f in ref["fields"]) + ")"
+                "FOREIGN KEY ("
+                + ", ".join(f'"{f}"' for f in fk["fields"])
+                + f') REFERENCES "{ref.get("resource") or table.name}" ('
+                + ", ".join(f'"{f}"' for f in ref["fields"])
+                + ")"
             )
     return f'CREATE TABLE "{table.name}" (\n  ' + ",\n  ".join(cols) + "\n)"
 

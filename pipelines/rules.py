@@ -7,8 +7,8 @@ The differential tests hold the two to the same findings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -37,55 +37,73 @@ def _date(df, col):
 
 ROW_RULES: tuple[RowRule, ...] = (
     RowRule(
-        "params-active-exceeds-total", "models", "params_active",
+        "params-active-exceeds-total",
+        "models",
+        "params_active",
         "params_active > params_total",
         lambda df, as_of: _present(df, "params_active", "params_total") & (df["params_active"] > df["params_total"]),
         "params_active {params_active} exceeds params_total {params_total}",
     ),
     RowRule(
-        "future-date", "models", "release_date",
+        "future-date",
+        "models",
+        "release_date",
         "release_date > strftime(:as_of, '%Y-%m-%d')",
         lambda df, as_of: _present(df, "release_date") & (df["release_date"] > as_of.isoformat()),
         "release_date {release_date} lies after the as-of date",
     ),
     RowRule(
-        "future-date", "sources", "published",
+        "future-date",
+        "sources",
+        "published",
         "published > :as_of",
         lambda df, as_of: _present(df, "published") & (_date(df, "published") > as_of),
         "published {published} lies after the as-of date",
     ),
     RowRule(
-        "future-date", "sources", "accessed",
+        "future-date",
+        "sources",
+        "accessed",
         "accessed > :as_of",
         lambda df, as_of: _present(df, "accessed") & (_date(df, "accessed") > as_of),
         "accessed {accessed} lies after the as-of date",
     ),
     RowRule(
-        "published-after-accessed", "sources", "published",
+        "published-after-accessed",
+        "sources",
+        "published",
         "published > accessed",
         lambda df, as_of: _present(df, "published", "accessed") & (_date(df, "published") > _date(df, "accessed")),
         "published {published} is later than accessed {accessed}",
     ),
     RowRule(
-        "url-required", "sources", "url",
+        "url-required",
+        "sources",
+        "url",
         "url IS NULL AND kind IS DISTINCT FROM 'seed'",
         lambda df, as_of: df["url"].isna() & (df["kind"] != "seed"),
         "the source has no url",
     ),
     RowRule(
-        "future-date", "reviews", "reviewed_on",
+        "future-date",
+        "reviews",
+        "reviewed_on",
         "reviewed_on > :as_of",
         lambda df, as_of: _present(df, "reviewed_on") & (_date(df, "reviewed_on") > as_of),
         "reviewed_on {reviewed_on} lies after the as-of date",
     ),
     RowRule(
-        "seed-correction-incomplete", "reviews", "seed_source_id",
+        "seed-correction-incomplete",
+        "reviews",
+        "seed_source_id",
         "seed_source_id IS NOT NULL AND (seed_value IS NULL OR (verdict = 'corrected' AND field IS NULL))",
         lambda df, as_of: df["seed_source_id"].notna() & (df["seed_value"].isna() | ((df["verdict"] == "corrected") & df["field"].isna())),
         "review checks a claim of {seed_source_id} but lacks seed_value, or is a correction without the corrected field",
     ),
     RowRule(
-        "params-range", "classes", "params_min",
+        "params-range",
+        "classes",
+        "params_min",
         "params_min > params_max",
         lambda df, as_of: _present(df, "params_min", "params_max") & (df["params_min"] > df["params_max"]),
         "params_min {params_min} exceeds params_max {params_max}",

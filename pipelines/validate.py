@@ -44,9 +44,52 @@ def connect_checked(pkg: Package, as_of: date):
     return con, loaded, findings
 
 
-def validate(root: Path | str = ".", as_of: date | None = None) -> Report:
-    """Run every check on the package at root; raises PackageError when the descriptor is unusable."""
+def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:
+    """(table, row_id) of reviewable rows that changed since ref, directly or through their links."""
+    from pipelines.checks import q
+    from pipelines.diff import Snapshot, diff_snapshots, load_git_snapshot
+
+    for name in pkg.tables:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('new_' + name)} AS SELECT * EXCLUDE (__line) FROM {q('typed_' + name)}")
+    new = Snapshot("working tree", {n: {"key": list(t.primary_key), "columns": {f.name: f.type for f in t.fields}} for n, t in pkg.tables.items()})
+    old = load_git_snapshot(con, pkg.root, ref, "old")
+    touched = set()
+    for d in diff_snapshots(con, old, new):
+        keys = set(d.added) | {c[0] for c in d.changed}
+        if d.table in ("models", "classes"):
+            touched |= {(d.table, k) for k in keys}
+        elif d.table in ("model_classes", "model_relations"):
+            touched |= {("models", k.split("/")[0]) for k in keys}
+        elif d.table in ("citations", "reviews") and d.table == "citations":
+            touched |= {(k.split("/")[0], k.split("/")[1]) for k in keys}
+    return touched
+
+
+def validate(root: Path | str = ".", as_of: date | None = None, changed_since: str | None = None) -> Report:
+    """Run every check on the package at root; raises PackageError when the descriptor is unusable.
+
+    With changed_since (a git ref), staleness is enforced only on rows the change touches; other
+    stale rows are reported as warnings so nobody is blocked by someone else's review backlog.
+    """
+    from pipelines.diff import SnapshotError
+
     pkg = load_package(root)
     con, loaded, findings = connect_checked(pkg, as_of or date.today())
+    if changed_since:
+        try:
+            touched = touched_rows(con, pkg, changed_since)
+        except SnapshotError as exc:
+            raise ValueError(str(exc)) from None
+        files = {lt.file: name for name, lt in loaded.items()}
+        pk_line = {}
+        for name in ("models", "classes"):
+            pk = pkg.table(name).primary_key[0]
+            pk_line.update({(name, line): key for line, key in con.execute(f'SELECT __line, "{pk}" FROM typed_{name}').fetchall()})
+        findings = [
+            Finding(f.file, f.line, f.column, f.code, f.message + " (not touched by this change)", f.fix, "warning")
+            if f.code == "stale" and (files.get(f.file), pk_line.get((files.get(f.file), f.line))) not in touched
+            else f
+            for f in findings
+        ]
     con.close()
     return Report(findings, len(loaded), sum(lt.arrow.num_rows for lt in loaded.values()))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import filecmp
 import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 from conftest import AS_OF, DEFECT_NAMES, DEFECTS, FIXTURES, REPO, defect_package, findings_json, valid_package

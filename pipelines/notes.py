@@ -1,0 +1,40 @@
+"""NOTES.md for a release: counts, confidence, what changed since a previous release, stale rows."""
+
+from __future__ import annotations
+
+from pipelines.checks import q
+
+
+def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None, previous_label: str | None) -> str:
+    lines = [f"# Model Atlas {info.version}", ""]
+    lines += [
+        f"- as-of date: {info.as_of.isoformat()}",
+        f"- built: {info.build_time.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        f"- source commit: `{info.source_commit}`",
+        "",
+    ]
+    lines += ["## Rows per table", "", "| table | rows |", "|---|---:|"]
+    lines += [f"| {t} | {n} |" for t, n in counts.items()]
+    lines += ["", "## Confidence", "", "| table | high | medium | low |", "|---|---:|---:|---:|"]
+    for t in ("models", "classes"):
+        got = dict(con.execute(f"SELECT confidence, count(*) FROM {q('release_' + t)} GROUP BY ALL").fetchall())
+        lines.append(f"| {t} | {got.get('high', 0)} | {got.get('medium', 0)} | {got.get('low', 0)} |")
+    lines += ["", "## Changes", ""]
+    if changes_md is None:
+        lines += ["No previous release was given (`--previous`), so no row-level changes are listed.", ""]
+    else:
+        lines += [changes_md.rstrip(), ""]
+    stale = con.execute(
+        "SELECT 'models', model_id, confidence, last_reviewed, review_status FROM release_models WHERE review_status <> 'ok' "
+        "UNION ALL SELECT 'classes', class_id, confidence, last_reviewed, review_status FROM release_classes WHERE review_status <> 'ok' ORDER BY 4, 1, 2"
+    ).fetchall()
+    lines += ["## Rows due for review", ""]
+    if not stale:
+        lines += [f"None: every row was reviewed within its policy at {info.as_of.isoformat()}.", ""]
+    else:
+        lines += ["| table | row | confidence | last reviewed | status |", "|---|---|---|---|---|"]
+        lines += [f"| {t} | `{r}` | {c} | {d} | {s} |" for t, r, c, d, s in stale]
+        lines.append("")
+    if previous_label:
+        lines += [f"Compared with: {previous_label}.", ""]
+    return "\n".join(lines)
