@@ -60,21 +60,20 @@ def cmd_build(args) -> int:
         print("\nbuild refused: fix the errors above (model-atlas validate); nothing was written.", file=sys.stderr)
         return EXIT_FINDINGS
 
-    def notes(con, counts):
-        from pipelines.diff import diff_markdown, diff_snapshots, load_git_snapshot, load_release_snapshot
-        from pipelines.notes import release_notes
-
-        changes = label = None
-        if args.previous:
-            prev = Path(args.previous)
-            new = _current_snapshot(con, pkg)
-            old = load_release_snapshot(con, prev, "old") if prev.is_dir() else load_git_snapshot(con, pkg.root, args.previous, "old")
-            label = old.label
-            changes = diff_markdown(diff_snapshots(con, old, new), old.label, f"this release ({info.version})")
-        return release_notes(con, pkg, info, counts, changes, label)
-
+    diffs, label = None, None
     try:
-        final = build_release(pkg, con, Path(args.out), info, notes)
+        if args.previous:
+            from pipelines.diff import current_snapshot, derived_column_names, diff_snapshots, load_git_snapshot, load_release_snapshot
+
+            prev = Path(args.previous)
+            if prev.is_dir():  # compare released tables with released tables
+                old = load_release_snapshot(con, prev, "old")
+                new = current_snapshot(con, pkg, info.as_of, release_form=True)
+            else:  # compare the CSV tables at a git ref with the CSV tables now
+                old = load_git_snapshot(con, pkg.root, args.previous, "old")
+                new = current_snapshot(con, pkg, info.as_of)
+            diffs, label = diff_snapshots(con, old, new, ignore=derived_column_names()), old.label
+        final = build_release(pkg, con, Path(args.out), info, diffs, label)
     except ReleaseExists as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
@@ -83,15 +82,6 @@ def cmd_build(args) -> int:
         return EXIT_USAGE
     print(f"built {final} (version {info.version}, as of {info.as_of}, {len(findings)} warning(s))")
     return EXIT_OK
-
-
-def _current_snapshot(con, pkg):
-    from pipelines.checks import q
-    from pipelines.diff import Snapshot
-
-    for name in pkg.tables:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('new_' + name)} AS SELECT * EXCLUDE (__line) FROM {q('typed_' + name)}")
-    return Snapshot("working tree", {n: {"key": list(t.primary_key), "columns": {f.name: f.type for f in t.fields}} for n, t in pkg.tables.items()})
 
 
 def cmd_verify(args) -> int:

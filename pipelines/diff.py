@@ -94,8 +94,33 @@ def load_git_snapshot(con, root: Path, ref: str, prefix: str) -> Snapshot:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def diff_snapshots(con, old: Snapshot, new: Snapshot, old_prefix: str = "old", new_prefix: str = "new", only: set[str] | None = None) -> list[TableDiff]:
-    """Per table: keys added and removed, fields changed old -> new, and schema changes."""
+def derived_column_names() -> set[str]:
+    from pipelines.release_schema import DERIVED
+
+    return {c.name for cols in DERIVED.values() for c in cols if c.name != "release_date"}
+
+
+def current_snapshot(con, pkg, as_of, release_form: bool = False):
+    """The data being built, as views new_<table>: CSV form, or release form (typed, derived columns)."""
+    from pipelines.release import create_release_views  # late: release imports this module
+    from pipelines.release_schema import release_columns
+
+    if release_form:
+        create_release_views(con, pkg, as_of)
+    tables = {}
+    for name, table in pkg.tables.items():
+        source = q("release_" + name) if release_form else f"(SELECT * EXCLUDE (__line) FROM {q('typed_' + name)})"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('new_' + name)} AS SELECT * FROM {source}")
+        cols = {c.name: c.type for c in release_columns(table)} if release_form else {f.name: f.type for f in table.fields}
+        tables[name] = {"key": list(table.primary_key), "columns": cols}
+    return Snapshot("this build", tables)
+
+
+def diff_snapshots(con, old: Snapshot, new: Snapshot, old_prefix: str = "old", new_prefix: str = "new", ignore: set[str] = frozenset()) -> list[TableDiff]:
+    """Per table: keys added and removed, fields changed old -> new, and schema changes.
+
+    Columns in ignore (derived review state such as review_status) are not compared row by row.
+    """
     out = []
     for name in sorted(set(old.tables) | set(new.tables)):
         d = TableDiff(name)
@@ -121,7 +146,7 @@ def diff_snapshots(con, old: Snapshot, new: Snapshot, old_prefix: str = "old", n
         on = " AND ".join(f"o.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in key)
         d.added = [r[0] for r in con.execute(f"SELECT {keyexpr('n')} AS k FROM {n} n ANTI JOIN {o} o ON {on} ORDER BY k").fetchall()]
         d.removed = [r[0] for r in con.execute(f"SELECT {keyexpr('o')} AS k FROM {o} o ANTI JOIN {n} n ON {on} ORDER BY k").fetchall()]
-        comparable = [c for c in common if ocols[c] == ncols[c]]
+        comparable = [c for c in common if ocols[c] == ncols[c] and c not in ignore]
         if comparable:
             parts = [
                 f"SELECT {keyexpr('n')} AS k, {_lit(c)} AS col, CAST(o.{q(c)} AS VARCHAR) AS old, CAST(n.{q(c)} AS VARCHAR) AS new "
@@ -130,7 +155,15 @@ def diff_snapshots(con, old: Snapshot, new: Snapshot, old_prefix: str = "old", n
             ]
             d.changed = [tuple(r) for r in con.execute(" UNION ALL ".join(parts) + " ORDER BY k, col").fetchall()]
         out.append(d)
-    return [d for d in out if only is None or d.table in only]
+    return out
+
+
+LIST_LIMIT = 40
+
+
+def _keys(keys: list[str]) -> str:
+    shown = ", ".join(f"`{k}`" for k in keys[:LIST_LIMIT])
+    return shown + (f", and {len(keys) - LIST_LIMIT} more (the release_changes table lists all)" if len(keys) > LIST_LIMIT else "")
 
 
 def _cell(v) -> str:
@@ -157,10 +190,10 @@ def diff_markdown(diffs: list[TableDiff], old_label: str, new_label: str) -> str
             continue
         lines += [f"### {d.table}", ""]
         if d.added:
-            lines.append("Added: " + ", ".join(f"`{k}`" for k in d.added))
+            lines.append(f"Added ({len(d.added)}): " + _keys(d.added))
             lines.append("")
         if d.removed:
-            lines.append("Removed: " + ", ".join(f"`{k}`" for k in d.removed))
+            lines.append(f"Removed ({len(d.removed)}): " + _keys(d.removed))
             lines.append("")
         if d.changed:
             lines += ["| row | field | old | new |", "|---|---|---|---|"]

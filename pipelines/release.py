@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipelines.checks import lit, q, stale_rows_sql
+from pipelines.diff import diff_markdown
+from pipelines.notes import release_notes
 from pipelines.package import Package
 from pipelines.release_schema import DERIVED, arrow_schema, release_columns, release_table_schema, table_ddl
 
@@ -190,7 +192,7 @@ def _insert_order(pkg: Package) -> list[str]:
     return order
 
 
-def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[str, int]) -> None:
+def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[str, int], diffs: list) -> None:
     """A DuckDB file in the v1.0.0 storage format (opens in DuckDB 1.x and 2.x) with keys, comments and views."""
     import duckdb
     import pyarrow
@@ -234,6 +236,17 @@ def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[st
         "storage_version": "v1.0.0",
     }
     con.executemany("INSERT INTO release_info VALUES (?, ?)", sorted(rows.items()))
+    con.execute("CREATE TABLE release_changes (table_name VARCHAR, row_id VARCHAR, change VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR)")
+    changes = [(d.table, k, "added", None, None, None) for d in diffs for k in d.added]
+    changes += [(d.table, k, "removed", None, None, None) for d in diffs for k in d.removed]
+    changes += [(d.table, k, "changed", c, a, b) for d in diffs for k, c, a, b in d.changed]
+    changes += [(d.table, None, "column-added", c, None, None) for d in diffs for c in d.columns_added]
+    changes += [(d.table, None, "column-removed", c, None, None) for d in diffs for c in d.columns_removed]
+    if changes:
+        con.executemany("INSERT INTO release_changes VALUES (?, ?, ?, ?, ?, ?)", sorted(changes, key=lambda r: tuple(x or "" for x in r)))
+    con.execute(
+        "COMMENT ON TABLE release_changes IS 'Rows added, removed and changed (field, old -> new) since the previous release; empty when none was given.'"
+    )
     con.execute(
         "COMMENT ON TABLE release_info IS 'How and from what this release was built: version, source commit, build time, as-of date, row counts, tool versions.'"
     )
@@ -331,7 +344,7 @@ class ReleaseExists(Exception):
     pass
 
 
-def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, notes_text) -> Path:
+def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None, previous_label: str | None = None) -> Path:
     """Write a complete release into a temporary directory, then rename it into place."""
     final = out_dir / f"{RELEASE_PREFIX}{info.version}"
     if final.exists():
@@ -344,9 +357,10 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, notes_text)
         tmp.mkdir()
         create_release_views(con, pkg, info.as_of)
         counts = write_parquet(con, pkg, tmp / "parquet")
-        write_duckdb(con, pkg, tmp / DUCKDB_FILE, info, counts)
+        write_duckdb(con, pkg, tmp / DUCKDB_FILE, info, counts, diffs or [])
         write_descriptor(pkg, tmp, info)
-        (tmp / "NOTES.md").write_text(notes_text(con, counts), encoding="utf-8")
+        changes = diff_markdown(diffs, previous_label, f"this release ({info.version})") if diffs is not None else None
+        (tmp / "NOTES.md").write_text(release_notes(con, pkg, info, counts, changes, previous_label), encoding="utf-8")
         write_checksums(tmp)
         try:
             os.rename(tmp, final)  # atomic on one filesystem; fails if another build got there first
