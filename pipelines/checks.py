@@ -7,6 +7,7 @@ schema, key, row, cross-table, staleness and safety checks. Each check returns F
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 from pipelines.findings import Finding, did_you_mean
@@ -19,6 +20,8 @@ FALSE_VALUES = ("false", "False", "FALSE", "0")
 INTEGER_RE = r"\s*[+-]?[0-9]+\s*"
 DATE_RE = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
 CONTROL_RE = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{202A}-\x{202E}\x{2066}-\x{2069}\x{200E}\x{200F}]"
+# pairs folded together when comparing ids for look-alikes (digit/letter and multi-letter confusions)
+CONFUSABLES = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("|", "l"), ("_", "-"))
 TYPE_HINT = {
     "integer": "write whole digits only, for example 7000000000",
     "date": "write an ISO date, YYYY-MM-DD",
@@ -69,48 +72,73 @@ def register_tables(con, loaded: dict[str, LoadedTable], prefix: str = "") -> No
             _, typed = cast_sql(f, q(f.name))
             cols.append(f"{typed} AS {q(f.name)}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + 'typed_' + name)} AS SELECT {', '.join(cols)} FROM {q(prefix + 'raw_' + name)}")
+    if not prefix and "reviews" in loaded:
+        materialise_latest_reviews(con)
 
 
 def _run(con, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
 
 
-def field_check_sql(table: Table) -> list[str]:
-    """One SELECT per cell rule: (line, column, code, value, detail)."""
-    raw = q("raw_" + table.name)
-    parts = []
+def cell_checks(table: Table) -> list[tuple[str, str, str, str]]:
+    """(column, code, violation predicate, detail expression) for every cell rule of a table."""
+    checks = []
     for f in table.fields:
         col = q(f.name)
         ok, typed = cast_sql(f, col)
-        name = lit(f.name)
         c = f.constraints
-
-        def sel(code, where, detail="NULL", name=name, col=col):
-            parts.append(f"SELECT {q(LINE)}, {name}, {lit(code)}, {col}, {detail} FROM {raw} WHERE {where}")
-
-        if f.type not in ("string", "list"):
-            sel("type", f"{col} IS NOT NULL AND NOT {ok}")
         present = f"{col} IS NOT NULL AND {ok}"
+        if f.type not in ("string", "list"):
+            checks.append((f.name, "type", f"{col} IS NOT NULL AND NOT {ok}", "NULL"))
         if c.get("required"):
-            sel("required", f"{col} IS NULL")
+            checks.append((f.name, "required", f"{col} IS NULL", "NULL"))
         if "enum" in c:
-            sel("enum", f"{present} AND {col} NOT IN ({', '.join(lit(v) for v in c['enum'])})")
+            checks.append((f.name, "enum", f"{present} AND {col} NOT IN ({', '.join(lit(v) for v in c['enum'])})", "NULL"))
         if "pattern" in c:
-            sel("pattern", f"{present} AND NOT regexp_full_match({col}, {lit(c['pattern'])})")
+            checks.append((f.name, "pattern", f"{present} AND NOT regexp_full_match({col}, {lit(c['pattern'])})", "NULL"))
         if "minLength" in c:
-            sel("min-length", f"{present} AND length({col}) < {int(c['minLength'])}", f"CAST(length({col}) AS VARCHAR)")
+            checks.append((f.name, "min-length", f"{present} AND length({col}) < {int(c['minLength'])}", f"CAST(length({col}) AS VARCHAR)"))
         if "maxLength" in c:
-            sel("max-length", f"{present} AND length({col}) > {int(c['maxLength'])}", f"CAST(length({col}) AS VARCHAR)")
-        if "minimum" in c:
-            sel("minimum", f"{present} AND {typed} < {lit(c['minimum'])}")
-        if "maximum" in c:
-            sel("maximum", f"{present} AND {typed} > {lit(c['maximum'])}")
-        if c.get("unique"):
-            parts.append(
-                f"SELECT {q(LINE)}, {name}, 'unique', v, CAST(first_line AS VARCHAR) FROM ("
-                f"SELECT {q(LINE)}, {col} AS v, {typed} AS k, row_number() OVER w AS n, first({q(LINE)}) OVER w AS first_line "
-                f"FROM {raw} WHERE {present} WINDOW w AS (PARTITION BY {typed} ORDER BY {q(LINE)})) WHERE n > 1"
+            # strlen (bytes) >= length (characters): a cheap test first
+            checks.append(
+                (
+                    f.name,
+                    "max-length",
+                    f"{present} AND strlen({col}) > {int(c['maxLength'])} AND length({col}) > {int(c['maxLength'])}",
+                    f"CAST(length({col}) AS VARCHAR)",
+                )
             )
+        if "minimum" in c:
+            checks.append((f.name, "minimum", f"{present} AND {typed} < {lit(c['minimum'])}", "NULL"))
+        if "maximum" in c:
+            checks.append((f.name, "maximum", f"{present} AND {typed} > {lit(c['maximum'])}", "NULL"))
+    return checks
+
+
+def field_check_sql(table: Table) -> list[str]:
+    """Cell rules in one scan per table, plus duplicate detection: rows of (line, column, code, value, detail)."""
+    raw = q("raw_" + table.name)
+    parts = []
+    checks = cell_checks(table)
+    if checks:
+        flags = ", ".join(f"coalesce({pred}, FALSE) AS k{i}" for i, (_, _, pred, _) in enumerate(checks))
+        any_flag = " OR ".join(f"coalesce({pred}, FALSE)" for _, _, pred, _ in checks)
+        scan = f"(SELECT {q(LINE)}, {flags}, * EXCLUDE ({q(LINE)}) FROM {raw} WHERE {any_flag})"
+        parts += [
+            f"SELECT {q(LINE)}, {lit(column)}, {lit(code)}, {q(column)}, {detail} FROM flagged_{table.name} WHERE k{i}"
+            for i, (column, code, _, detail) in enumerate(checks)
+        ]
+        parts.insert(0, f"CREATE OR REPLACE TEMP TABLE flagged_{table.name} AS {scan}")
+    for f in table.fields:
+        if not f.constraints.get("unique"):
+            continue
+        col = q(f.name)
+        ok, typed = cast_sql(f, col)
+        parts.append(
+            f"SELECT r.{q(LINE)}, {lit(f.name)}, 'unique', r.v, CAST(d.first_line AS VARCHAR) FROM "
+            f"(SELECT {typed} AS k, min({q(LINE)}) AS first_line FROM {raw} WHERE {col} IS NOT NULL AND {ok} GROUP BY k HAVING count(*) > 1) d "
+            f"JOIN (SELECT {q(LINE)}, {col} AS v, {typed} AS k FROM {raw} WHERE {col} IS NOT NULL AND {ok}) r ON r.k = d.k WHERE r.{q(LINE)} > d.first_line"
+        )
     return parts
 
 
@@ -123,10 +151,11 @@ def key_check_sql(table: Table, tables: dict[str, Table]) -> list[str]:
         keys = ", ".join(q(k) for k in pk)
         shown = " || '/' || ".join(f"coalesce(CAST({q(k)} AS VARCHAR), '')" for k in pk)
         all_null = " AND ".join(f"{q(k)} IS NULL" for k in pk)
+        same = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM d.{q(k)}" for k in pk)
         parts.append(
-            f"SELECT {q(LINE)}, {lit(pk[0])}, 'primary-key', {shown}, CAST(first_line AS VARCHAR) FROM ("
-            f"SELECT *, row_number() OVER w AS n, first({q(LINE)}) OVER w AS first_line FROM {typed} "
-            f"WHERE NOT ({all_null}) WINDOW w AS (PARTITION BY {keys} ORDER BY {q(LINE)})) WHERE n > 1"
+            f"SELECT t.{q(LINE)}, {lit(pk[0])}, 'primary-key', {shown.replace('CAST(', 'CAST(t.')}, CAST(d.first_line AS VARCHAR) FROM "
+            f"(SELECT {keys}, min({q(LINE)}) AS first_line FROM {typed} WHERE NOT ({all_null}) GROUP BY ALL HAVING count(*) > 1) d "
+            f"JOIN {typed} t ON {same} WHERE t.{q(LINE)} > d.first_line"
         )
         parts.append(f"SELECT {q(LINE)}, {lit(pk[0])}, 'primary-key', NULL, 'all-null' FROM {typed} WHERE {all_null}")
     for fk in table.foreign_keys:
@@ -185,6 +214,9 @@ def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> 
     for lt in loaded.values():
         table = lt.table
         parts = field_check_sql(table) + key_check_sql(table, pkg.tables)
+        for statement in [p for p in parts if p.startswith("CREATE ")]:
+            con.execute(statement)
+        parts = [p for p in parts if not p.startswith("CREATE ")]
         if not parts:
             continue
         rows = _run(con, " UNION ALL ".join(parts))
@@ -218,11 +250,21 @@ def check_row_rules(con, loaded: dict[str, LoadedTable], as_of: date) -> list[Fi
 
 
 def _latest_reviews_sql() -> str:
+    """The latest review of each reviewed row (materialised once per connection as latest_reviews)."""
+    return "SELECT * FROM latest_reviews"
+
+
+def materialise_latest_reviews(con) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE latest_reviews AS " + _latest_reviews_query())
+
+
+def _latest_reviews_query() -> str:
     return (
         "SELECT table_name, row_id, reviewed_on AS last_reviewed, confidence, reviewer, n_reviewers FROM ("
-        "SELECT *, row_number() OVER (PARTITION BY table_name, row_id ORDER BY reviewed_on DESC, review_id DESC) AS k, "
-        "count(DISTINCT reviewer) OVER (PARTITION BY table_name, row_id) AS n_reviewers "
-        "FROM typed_reviews WHERE table_name IS NOT NULL AND row_id IS NOT NULL AND reviewed_on IS NOT NULL) WHERE k = 1"
+        "SELECT table_name, row_id, arg_max(reviewed_on, (reviewed_on, review_id)) AS reviewed_on, "
+        "arg_max(confidence, (reviewed_on, review_id)) AS confidence, arg_max(reviewer, (reviewed_on, review_id)) AS reviewer, "
+        "count(DISTINCT reviewer) AS n_reviewers FROM typed_reviews WHERE table_name IS NOT NULL AND row_id IS NOT NULL AND reviewed_on IS NOT NULL "
+        "GROUP BY table_name, row_id)"
     )
 
 
@@ -308,9 +350,9 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         for fname in fact_fields(table):
             emit(
                 t,
-                f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x WHERE x.{q(fname)} IS NOT NULL AND NOT EXISTS ("
-                f"SELECT 1 FROM typed_citations c JOIN typed_sources s USING (source_id) WHERE c.table_name = {lit(t)} "
-                f"AND c.row_id = x.{q(pk)} AND c.field = {lit(fname)} AND s.tier = 'primary')",
+                f"WITH cited AS (SELECT DISTINCT c.row_id FROM typed_citations c JOIN typed_sources s USING (source_id) "
+                f"WHERE c.table_name = {lit(t)} AND c.field = {lit(fname)} AND s.tier = 'primary') "
+                f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x ANTI JOIN cited ON cited.row_id = x.{q(pk)} WHERE x.{q(fname)} IS NOT NULL",
                 "uncited-fact",
                 fname,
                 "{} states " + fname + " without a citation to a primary source",
@@ -422,43 +464,90 @@ def check_staleness(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: da
     return findings
 
 
+FORMULA_RE = re.compile(r"^[=+\-@\t\r]")
+SCHEME_RE = re.compile(r"^\s*(?:javascript|data|file|vbscript):", re.I)
+CREDENTIALS_RE = re.compile(r"^https?://[^/?#]*@", re.I)
+CONTROL_PY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+# one RE2 pattern that every suspicious cell matches (the exact rules are applied in Python to those few)
+SUSPECT_RE = CONTROL_RE[:-1] + r"]|^[=+\-@\t\r]|^\s*(?i:javascript|data|file|vbscript):|^(?i:https?)://[^/?#]*@"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def cell_safety_codes(value: str, cell_chars: int) -> list[str]:
+    """The safety rules one cell breaks."""
+    codes = []
+    if CONTROL_PY.search(value):
+        codes.append("control-char")
+    if FORMULA_RE.match(value) and not _is_number(value):
+        codes.append("formula")
+    if SCHEME_RE.match(value) or CREDENTIALS_RE.match(value):
+        codes.append("url-scheme")
+    if len(value) > cell_chars:
+        codes.append("cell-too-long")
+    return codes
+
+
 def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Finding]:
-    """Formula injection, control and bidi characters, oversize cells, unsafe URLs."""
+    """Formula injection, control and bidi characters, unsafe URLs, oversized cells and rows, look-alike ids."""
     limits = pkg.policy.get("limits", {})
     cell_chars = int(limits.get("cell_chars", 2000))
+    row_chars = int(limits.get("row_chars", 8000))
     findings = []
-    parts = []
     for name, lt in loaded.items():
-        if not lt.table.fields:
+        fields = [f.name for f in lt.table.fields]
+        if not fields:
             continue
-        # one scan per table: every non-empty cell as (line, column, value), then each rule once
-        cells = f"(UNPIVOT raw_{name} ON COLUMNS(* EXCLUDE ({q(LINE)})) INTO NAME col VALUE v)"
-        parts.append(
-            f"SELECT {lit(name)}, {q(LINE)}, col, code, v FROM (SELECT {q(LINE)}, col, v, CASE "
-            f"WHEN regexp_matches(v, {lit(CONTROL_RE)}) THEN 'control-char' "
-            f"WHEN regexp_matches(v, '^[=+\\-@\\t\\r]') AND TRY_CAST(v AS DOUBLE) IS NULL THEN 'formula' "
-            f"WHEN regexp_matches(v, '^\\s*(?i:javascript|data|file|vbscript):') OR regexp_matches(v, '^(?i:https?)://[^/?#]*@') THEN 'url-scheme' END AS code FROM {cells}) "
-            f"WHERE code IS NOT NULL"
-        )
-        parts.append(f"SELECT {lit(name)}, {q(LINE)}, col, 'cell-too-long', CAST(length(v) AS VARCHAR) FROM {cells} WHERE length(v) > {cell_chars}")
-    if not parts:
-        return findings
-    for name, line, column, code, value in _run(con, " UNION ALL ".join(parts)):
-        file = loaded[name].file
-        if code == "formula":
-            msg = f'the cell starts with "{value[:1]}" and a spreadsheet would run it as a formula'
-        elif code == "control-char":
-            bad = sorted(
-                {
-                    f"U+{ord(ch):04X}"
-                    for ch in value
-                    if ord(ch) < 32 or ord(ch) == 127 or 0x200E <= ord(ch) <= 0x200F or 0x202A <= ord(ch) <= 0x202E or 0x2066 <= ord(ch) <= 0x2069
-                }
+        # one scan: rows with any suspicious cell, any cell over the limit, or too long in all
+        suspect = " OR ".join(f"regexp_matches({q(c)}, {lit(SUSPECT_RE)}) OR strlen({q(c)}) > {cell_chars}" for c in fields)
+        total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in fields)
+        rows = _run(con, f"SELECT {q(LINE)}, {', '.join(q(c) for c in fields)} FROM raw_{name} WHERE {suspect} OR {total} > {row_chars}")
+        for line, *values in rows:
+            for column, value in zip(fields, values, strict=True):
+                if value is None:
+                    continue
+                for code in cell_safety_codes(value, cell_chars):
+                    findings.append(Finding(lt.file, line, column, code, _safety_message(code, value, cell_chars)))
+            size = sum(len(v) for v in values if v)
+            if size > row_chars:
+                findings.append(Finding(lt.file, line, "", "row-too-long", f"the row has {size} characters in all; the limit is {row_chars}"))
+        pk = lt.table.primary_key
+        if len(pk) == 1:
+            # look-alike ids: equal once case, accents and the usual confusable characters are folded
+            skeleton = f"lower(strip_accents(nfc_normalize({q(pk[0])})))"
+            for a, b in CONFUSABLES:
+                skeleton = f"replace({skeleton}, {lit(a)}, {lit(b)})"
+            sql = (
+                f"WITH s AS (SELECT {q(LINE)}, {q(pk[0])} AS v, {skeleton} AS k FROM raw_{name} WHERE {q(pk[0])} IS NOT NULL), "
+                f"d AS (SELECT k, min({q(LINE)}) AS first_line, count(DISTINCT v) AS n FROM s GROUP BY k HAVING n > 1) "
+                f"SELECT s.{q(LINE)}, s.v, f.v, d.first_line FROM s JOIN d USING (k) JOIN s f ON f.{q(LINE)} = d.first_line WHERE s.v <> f.v"
             )
-            msg = f"the cell contains invisible control or bidirectional characters ({', '.join(bad)})"
-        elif code == "cell-too-long":
-            msg = f"the cell has {value} characters; the limit is {cell_chars}"
-        else:
-            msg = f'"{value[:80]}" is not a plain https address (script, data or file scheme, or credentials)'
-        findings.append(Finding(file, line, column, code, msg))
+            for line, value, first, first_line in _run(con, sql):
+                findings.append(
+                    Finding(
+                        lt.file,
+                        line,
+                        pk[0],
+                        "confusable-id",
+                        f'"{value}" looks like "{first}" (line {first_line}): it differs only by case or look-alike characters',
+                    )
+                )
     return findings
+
+
+def _safety_message(code: str, value: str, cell_chars: int) -> str:
+    if code == "formula":
+        first = {"\t": "a tab", "\r": "a carriage return"}.get(value[:1], f'"{value[:1]}"')
+        return f"the cell starts with {first} and a spreadsheet would run it as a formula"
+    if code == "control-char":
+        bad = sorted({f"U+{ord(ch):04X}" for ch in CONTROL_PY.findall(value)})
+        return f"the cell contains invisible control or bidirectional characters ({', '.join(bad)})"
+    if code == "cell-too-long":
+        return f"the cell has {len(value)} characters; the limit is {cell_chars}"
+    return f'"{value[:80]}" is not a plain https address (script, data or file scheme, or credentials)'

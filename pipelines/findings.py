@@ -86,6 +86,7 @@ RULES: dict[str, Rule] = {
     "formula": Rule("safety", "error", "Remove the leading = + - @ or tab, or reword the cell; spreadsheets would run it as a formula."),
     "control-char": Rule("safety", "error", "Delete the invisible control or bidirectional character from the cell."),
     "cell-too-long": Rule("safety", "error", "Shorten the cell below the limit (limits.cell_chars in datapackage.json)."),
+    "row-too-long": Rule("safety", "error", "Shorten the row's cells below the row limit (limits.row_chars in datapackage.json)."),
     "url-scheme": Rule("safety", "error", "Use a plain https:// address without user name or password."),
     "confusable-id": Rule("safety", "error", "Use a distinct id: this one differs from another only by case or look-alike characters."),
 }

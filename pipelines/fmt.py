@@ -70,22 +70,50 @@ def read_rows(path: Path, table: Table) -> tuple[list[list[str]] | None, str]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside path, then rename over it: a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write one file: temporary file beside it, then a rename. A crash never leaves half a file."""
+    write_files_atomic({path: text})
+
+
+def write_files_atomic(texts: dict[Path, str]) -> None:
+    """Write several files so that a failure at any point leaves every one of them as it was.
+
+    All new contents are written and synced to temporary files first; only then are they renamed
+    into place, each original kept as a hard-linked backup until every rename has succeeded. If any
+    step fails, the originals are restored byte for byte and the temporary files removed.
+    """
+    tag = f"{os.getpid()}"
+    staged: list[tuple[Path, Path, Path]] = []
+    replaced: list[tuple[Path, Path]] = []
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        for path, text in texts.items():
+            tmp, backup = path.with_name(f".{path.name}.tmp-{tag}"), path.with_name(f".{path.name}.bak-{tag}")
+            staged.append((path, tmp, backup))
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for path, tmp, backup in staged:
+            if path.exists():
+                os.link(path, backup)
+            os.replace(tmp, path)
+            replaced.append((path, backup))
+    except BaseException:
+        for path, backup in reversed(replaced):
+            if backup.exists():
+                os.replace(backup, path)
+            else:
+                path.unlink(missing_ok=True)  # the file did not exist before
+        raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for _, tmp, backup in staged:
+            tmp.unlink(missing_ok=True)
+            backup.unlink(missing_ok=True)
 
 
 def format_package(pkg: Package, check: bool) -> tuple[list[str], list[str]]:
     """(files changed or that would change, files skipped with reasons). Writes only when not check."""
     changed, skipped = [], []
+    pending: dict[Path, str] = {}
     for table in pkg.tables.values():
         path = pkg.root / table.path
         if not path.is_file():
@@ -102,6 +130,7 @@ def format_package(pkg: Package, check: bool) -> tuple[list[str], list[str]]:
             continue
         if text.encode("utf-8") != path.read_bytes():
             changed.append(table.path)
-            if not check:
-                write_atomic(path, text)
+            pending[path] = text
+    if pending and not check:
+        write_files_atomic(pending)
     return changed, skipped

@@ -9,7 +9,7 @@ import unicodedata
 from datetime import date
 from pathlib import Path
 
-from pipelines.fmt import write_atomic
+from pipelines.fmt import write_files_atomic
 from pipelines.package import load_package
 
 
@@ -87,6 +87,7 @@ def new_rows(root: Path, what: str, row_id: str | None, name: str, append: bool,
             if len(pkg.table(t).primary_key) == 1 and key in existing:
                 raise NewRowError(f'{pk if t == key_table else pkg.table(t).primary_key[0]} "{key}" already exists in {pkg.table(t).path}; choose another --id')
     out = []
+    pending = {}
     for t, new in rows.items():
         table = pkg.table(t)
         buf = io.StringIO()
@@ -98,10 +99,12 @@ def new_rows(root: Path, what: str, row_id: str | None, name: str, append: bool,
             text = path.read_text(encoding="utf-8")
             if not text.endswith("\n"):
                 text += "\n"
-            write_atomic(path, text + buf.getvalue())
+            pending[path] = text + buf.getvalue()
             out.append(f"appended {len(new)} row(s) to {table.path}")
         else:
             out.append(f"# {table.path}\n{buf.getvalue().rstrip()}")
+    if pending:
+        write_files_atomic(pending)  # all tables or none
     if append:
         out.append("now replace the placeholders (UPPER CASE), then run: model-atlas fmt && model-atlas validate")
     return "\n".join(out) + "\n"

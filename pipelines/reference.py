@@ -21,6 +21,31 @@ for _code, _rule in RULES.items():
         FRICTIONLESS_TO_CODES.setdefault(_rule.frictionless, set()).add(_code)
 
 
+# frictionless reports these for the row as a whole (no field) ...
+ROW_LEVEL = {"primary-key", "foreign-key", "extra-cell", "blank-row"}
+# ... and these for the header, as row 0 (we point at line 1, where an editor shows the header)
+HEADER_LEVEL = {"incorrect-label", "duplicate-label", "missing-label", "extra-label", "blank-label"}
+
+
+def comparable(file: str, line: int, column: str, kind: str) -> tuple:
+    """Normalise only where the two engines locate the same problem differently, never its kind."""
+    if kind in ROW_LEVEL:
+        column = ""
+    if kind in HEADER_LEVEL:
+        line = 0
+    return (file, line, column, kind)
+
+
+def fast_as_frictionless(findings) -> set[tuple]:
+    """The fast engine's findings that frictionless also implements, in comparable form."""
+    out = set()
+    for f in findings:
+        kind = RULES[f.code].frictionless if f.code in RULES else None
+        if kind:
+            out.add(comparable(f.file, f.line, f.column, kind))
+    return out
+
+
 def frictionless_findings(root: Path | str) -> list[tuple[str, int, str, str]]:
     """(file, row number, field, frictionless error type) for every error frictionless reports."""
     from frictionless import Package, system

@@ -13,7 +13,7 @@ sys.path.insert(0, str(FIXTURES))
 import catalogue  # noqa: E402
 
 from pipelines.findings import RULES  # noqa: E402
-from pipelines.reference import frictionless_findings, pandera_findings  # noqa: E402
+from pipelines.reference import comparable, frictionless_findings, pandera_findings  # noqa: E402
 
 
 def _tuples(report: dict) -> set[tuple]:
@@ -59,21 +59,6 @@ def test_defect_gives_exactly_its_findings(name, tmp_path):
         assert f["code"] in RULES
 
 
-# frictionless reports these for the row as a whole (no field) ...
-ROW_LEVEL = {"primary-key", "foreign-key", "extra-cell", "blank-row"}
-# ... and these for the header, as row 0 (we point at line 1, where an editor shows the header)
-HEADER_LEVEL = {"incorrect-label", "duplicate-label", "missing-label", "extra-label", "blank-label"}
-
-
-def _comparable(file: str, line: int, column: str, kind: str) -> tuple:
-    """Normalise only where the two engines locate the same problem differently, never its kind."""
-    if kind in ROW_LEVEL:
-        column = ""
-    if kind in HEADER_LEVEL:
-        line = 0
-    return (file, line, column, kind)
-
-
 REFERENCED = [d.name for d in catalogue.CATALOGUE if d.reference]
 
 
@@ -83,8 +68,8 @@ def test_fast_engine_agrees_with_reference(name, tmp_path):
     _, report = findings_json(root)
     ours = report["findings"]
     if meta["reference"] == "frictionless":
-        mine = {_comparable(f["file"], f["line"], f["column"], RULES[f["code"]].frictionless) for f in ours if RULES[f["code"]].frictionless}
-        theirs = {_comparable(*t) for t in frictionless_findings(root)}
+        mine = {comparable(f["file"], f["line"], f["column"], RULES[f["code"]].frictionless) for f in ours if RULES[f["code"]].frictionless}
+        theirs = {comparable(*t) for t in frictionless_findings(root)}
         assert mine == theirs
         assert mine, "a schema fixture must produce a schema finding"
     else:
