@@ -141,11 +141,16 @@ def _parse_careful(file: str, text: str, ncols: int, names: list[str]):
                 columns[i].append(record[i] if i < len(record) and record[i] != "" else None)
             lines.append(start)
             start = end + 1
-    except csv.Error:
-        findings.append(Finding(file, start, "", "unbalanced-quote", f"a quoted cell opened at line {start} is never closed"))
-        # salvage the rest line by line so one bad quote does not hide the rows after it
+    except csv.Error as exc:
+        if "new-line character" not in str(exc):
+            findings.append(Finding(file, start, "", "unbalanced-quote", f"a quoted cell opened at line {start} is never closed"))
+        # salvage the rest line by line so one bad quote or stray carriage return does not hide the rows after it
         for offset, line_text in enumerate(text.split("\n")[start - 1 : -1]):
-            record = next(csv.reader([line_text]), [])
+            try:
+                record = next(csv.reader([line_text]), [])
+            except csv.Error:
+                findings.append(Finding(file, start + offset, "", "control-char", "a carriage return (U+000D) stands inside a cell"))
+                record = next(csv.reader([line_text.replace("\r", " ")]), [])
             for i in range(ncols):
                 columns[i].append(record[i] if i < len(record) and record[i] != "" else None)
             lines.append(start + offset)
