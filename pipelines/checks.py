@@ -344,15 +344,19 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         "{} has params_active but is not in the " + sparse + " class",
     )
 
+    # every (row, field) backed by a primary source, computed once for the rules below
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE primary_cited AS SELECT DISTINCT c.table_name, c.row_id, c.field FROM typed_citations c "
+        "JOIN typed_sources s USING (source_id) WHERE s.tier = 'primary' AND c.row_id IS NOT NULL"
+    )
     for t in cited:
         table = pkg.table(t)
         pk = table.primary_key[0]
         for fname in fact_fields(table):
             emit(
                 t,
-                f"WITH cited AS (SELECT DISTINCT c.row_id FROM typed_citations c JOIN typed_sources s USING (source_id) "
-                f"WHERE c.table_name = {lit(t)} AND c.field = {lit(fname)} AND s.tier = 'primary') "
-                f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x ANTI JOIN cited ON cited.row_id = x.{q(pk)} WHERE x.{q(fname)} IS NOT NULL",
+                f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x ANTI JOIN primary_cited p ON p.table_name = {lit(t)} AND p.field = {lit(fname)} "
+                f"AND p.row_id = x.{q(pk)} WHERE x.{q(fname)} IS NOT NULL",
                 "uncited-fact",
                 fname,
                 "{} states " + fname + " without a citation to a primary source",
@@ -383,8 +387,7 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         emit(
             t,
             f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} AND l.row_id = x.{q(pk)} "
-            f"WHERE l.confidence = 'high' AND NOT EXISTS (SELECT 1 FROM typed_citations c JOIN typed_sources s USING (source_id) "
-            f"WHERE c.table_name = {lit(t)} AND c.row_id = x.{q(pk)} AND s.tier = 'primary')",
+            f"WHERE l.confidence = 'high' AND NOT EXISTS (SELECT 1 FROM primary_cited p WHERE p.table_name = {lit(t)} AND p.row_id = x.{q(pk)})",
             "high-needs-primary",
             pk,
             "{} is rated high but cites no primary source",
@@ -472,6 +475,18 @@ CONTROL_PY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u20
 SUSPECT_RE = CONTROL_RE[:-1] + r"]|^[=+\-@\t\r]|^\s*(?i:javascript|data|file|vbscript):|^(?i:https?)://[^/?#]*@"
 
 
+def free_text(field: Field) -> bool:
+    """Whether a column can hold arbitrary text, and so needs the formula, control-character and URL rules.
+
+    Typed columns, enums and strict character-class patterns (slugs, dates) cannot: a value that
+    matches them holds none of those characters, and one that does not is already an error.
+    """
+    if field.type not in ("string", "list") or "enum" in field.constraints:
+        return False
+    pattern = field.constraints.get("pattern")
+    return pattern is None or "." in pattern or "[^" in pattern or "\\s" in pattern
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -501,18 +516,21 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
     row_chars = int(limits.get("row_chars", 8000))
     findings = []
     for name, lt in loaded.items():
-        fields = [f.name for f in lt.table.fields]
-        if not fields:
+        fields = [f.name for f in lt.table.fields if free_text(f)]
+        if not lt.table.fields:
             continue
         # one scan: rows with any suspicious cell, any cell over the limit, or too long in all
-        suspect = " OR ".join(f"regexp_matches({q(c)}, {lit(SUSPECT_RE)}) OR strlen({q(c)}) > {cell_chars}" for c in fields)
-        total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in fields)
-        rows = _run(con, f"SELECT {q(LINE)}, {', '.join(q(c) for c in fields)} FROM raw_{name} WHERE {suspect} OR {total} > {row_chars}")
+        every = [f.name for f in lt.table.fields]
+        suspect = " OR ".join(f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields) or "FALSE"
+        longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
+        total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)
+        rows = _run(con, f"SELECT {q(LINE)}, {', '.join(q(c) for c in every)} FROM raw_{name} WHERE {suspect} OR {longest} OR {total} > {row_chars}")
         for line, *values in rows:
-            for column, value in zip(fields, values, strict=True):
+            for column, value in zip(every, values, strict=True):
                 if value is None:
                     continue
-                for code in cell_safety_codes(value, cell_chars):
+                codes = cell_safety_codes(value, cell_chars) if column in fields else (["cell-too-long"] if len(value) > cell_chars else [])
+                for code in codes:
                     findings.append(Finding(lt.file, line, column, code, _safety_message(code, value, cell_chars)))
             size = sum(len(v) for v in values if v)
             if size > row_chars:

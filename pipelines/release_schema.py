@@ -85,11 +85,15 @@ def arrow_schema(table: Table):
     return pa.schema(fields, metadata=meta)
 
 
-def table_ddl(table: Table, pkg: Package, with_foreign_keys: bool = True) -> str:
+def primary_key_ddl(table: Table) -> str:
+    return "PRIMARY KEY (" + ", ".join(f'"{k}"' for k in table.primary_key) + ")"
+
+
+def table_ddl(table: Table, pkg: Package, with_foreign_keys: bool = True, with_primary_key: bool = True) -> str:
     """CREATE TABLE with primary and foreign keys, derived from the schema."""
     cols = [f'"{c.name}" {c.duckdb_type()}' for c in release_columns(table)]
-    if table.primary_key:
-        cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in table.primary_key) + ")")
+    if table.primary_key and with_primary_key:
+        cols.append(primary_key_ddl(table))
     if with_foreign_keys:
         for fk in table.foreign_keys:
             ref = fk["reference"]
