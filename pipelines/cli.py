@@ -186,6 +186,10 @@ def cmd_fmt(args) -> int:
     return EXIT_FINDINGS if (args.check and changed) or skipped else EXIT_OK
 
 
+def _add_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-atlas", description="Validate, build and query the Model Atlas dataset.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__import__('pipelines').__version__}")
@@ -197,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check every table: file hygiene, Table Schema, keys, row rules, cross-table rules, staleness and safety. "
         "Exit 0 when there is no error (warnings allowed), 1 with errors, 2 when the package cannot be read.",
     )
-    v.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
+    _add_root(v)
     v.add_argument("--as-of", type=_as_of, default=None, help="evaluate dates and staleness at this date, YYYY-MM-DD (default: today)")
     v.add_argument("--format", choices=["human", "json", "github"], default="human", help="output format (default: human)")
     v.add_argument(
@@ -214,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate data/ and, when there is no error, write dist/model-atlas-<version>/ atomically. "
         "Writes nothing and exits 1 when validation finds an error or the release already exists.",
     )
-    b.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
+    _add_root(b)
     b.add_argument("--version", default=None, help="release version (default: the version in datapackage.json)")
     b.add_argument("--as-of", type=_as_of, default=None, help="date for staleness flags (default: the build time's date)")
     b.add_argument("--out", default="dist", help="directory that receives the release directory (default: dist)")
@@ -245,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare the data at a git ref (default: main) with the working tree, row by row on primary keys.",
     )
     d.add_argument("base", nargs="?", default="main", help="git ref to compare against (default: main)")
-    d.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    _add_root(d)
     d.set_defaults(func=cmd_diff)
 
     st = sub.add_parser(
@@ -253,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows past their review policy, oldest first",
         description="List rows whose latest review is past the warn-after (due) or error-after (stale) age at --as-of.",
     )
-    st.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    _add_root(st)
     st.add_argument("--as-of", type=_as_of, default=None, help="evaluate at this date, YYYY-MM-DD (default: today)")
     st.add_argument("--format", choices=["table", "markdown"], default="table", help="output format (default: table)")
     st.add_argument("--stale-only", action="store_true", help="only rows past error-after, not those merely due")
@@ -269,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--id", default=None, help="id to use (default: slugified name)")
     n.add_argument("--append", action="store_true", help="append the rows to data/*.csv instead of printing them")
     n.add_argument("--date", type=_as_of, default=None, help="date to write (default: today)")
-    n.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
+    _add_root(n)
     n.set_defaults(func=cmd_new)
 
     f = sub.add_parser(
@@ -278,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Put every CSV into canonical form without changing a value or dropping a row. "
         "With --check, change nothing and exit 1 if any file would change.",
     )
-    f.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
+    _add_root(f)
     f.add_argument("--check", action="store_true", help="only report files that are not canonical; exit 1 if any")
     f.set_defaults(func=cmd_fmt)
     return parser

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,8 +71,14 @@ def value_strategy(field):
         return st.dates(min_value=date(2015, 1, 1), max_value=date(2026, 11, 1)).map(date.isoformat)
     if "pattern" in c:
         return st.from_regex(c["pattern"], fullmatch=True).filter(lambda v: len(v) <= c.get("maxLength", 60))
-    return st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")), min_size=c.get("minLength", 0), max_size=min(80, c.get("maxLength", 80))).map(str.strip).filter(
-        lambda v: len(v) >= c.get("minLength", 0) and not v[:1] in "=+-@"
+    return (
+        st.text(
+            alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zl", "Zp")),
+            min_size=c.get("minLength", 0),
+            max_size=min(80, c.get("maxLength", 80)),
+        )
+        .map(str.strip)
+        .filter(lambda v: len(v) >= c.get("minLength", 0) and v[:1] not in "=+-@")
     )
 
 
@@ -91,7 +96,19 @@ def to_csv(table, rows) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-MUTATIONS = ["none", "random-bytes", "truncate", "swap-columns", "duplicate-column", "duplicate-rows", "huge-cell", "deep-unicode", "mixed-line-endings", "drop-quote", "bom-and-nul"]
+MUTATIONS = [
+    "none",
+    "random-bytes",
+    "truncate",
+    "swap-columns",
+    "duplicate-column",
+    "duplicate-rows",
+    "huge-cell",
+    "deep-unicode",
+    "mixed-line-endings",
+    "drop-quote",
+    "bom-and-nul",
+]
 
 
 def mutate(data: bytes, how: str, rnd: st.DataObject) -> bytes:
@@ -163,6 +180,21 @@ def test_hostile_case_count_is_reported():
 # --- no data lost ---------------------------------------------------------------------------------
 
 
+def fail_on_rename(monkeypatch, n: int) -> None:
+    """Make the n-th rename done by the writers fail, as a full disk would."""
+    from pipelines import fmt
+
+    real_replace, calls = os.replace, []
+
+    def failing_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == n:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(fmt.os, "replace", failing_replace)
+
+
 def test_fmt_failure_mid_way_leaves_data_byte_identical(tmp_path, monkeypatch):
     from pipelines import fmt
 
@@ -171,40 +203,24 @@ def test_fmt_failure_mid_way_leaves_data_byte_identical(tmp_path, monkeypatch):
     for p in (root / "data").glob("*.csv"):  # make every file non-canonical
         p.write_bytes(p.read_bytes().replace(b"\n", b"\r\n"))
     before = snapshot(root / "data")
-    real_replace, calls = os.replace, []
-
-    def failing_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 3:
-            raise OSError(28, "No space left on device")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(fmt.os, "replace", failing_replace)
+    fail_on_rename(monkeypatch, 3)
     with pytest.raises(OSError):
         fmt.format_package(load_package(root), check=False)
-    monkeypatch.setattr(fmt.os, "replace", real_replace)
+    monkeypatch.undo()
     assert snapshot(root / "data") == before
     assert not [p for p in (root / "data").iterdir() if p.name.startswith(".")], "no temporary files left behind"
 
 
 def test_new_failure_leaves_every_table_as_it_was(tmp_path, monkeypatch):
-    from pipelines import fmt, new
+    from pipelines import new
 
     (tmp_path / "pkg").mkdir()
     root = valid_package(tmp_path / "pkg")
     before = snapshot(root / "data")
-    real_replace, calls = os.replace, []
-
-    def failing_replace(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError(5, "I/O error")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(fmt.os, "replace", failing_replace)
+    fail_on_rename(monkeypatch, 2)
     with pytest.raises(OSError):
         new.new_rows(root, "model", None, "Fresh Model", True, date(2026, 11, 23))
-    monkeypatch.setattr(fmt.os, "replace", real_replace)
+    monkeypatch.undo()
     assert snapshot(root / "data") == before
 
 
