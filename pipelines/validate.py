@@ -60,7 +60,7 @@ def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:
             touched |= {(d.table, k) for k in keys}
         elif d.table in ("model_classes", "model_relations"):
             touched |= {("models", k.split("/")[0]) for k in keys}
-        elif d.table in ("citations", "reviews") and d.table == "citations":
+        elif d.table == "citations":  # a new or changed citation touches the cited row
             touched |= {(k.split("/")[0], k.split("/")[1]) for k in keys}
     return touched
 
