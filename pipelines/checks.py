@@ -19,7 +19,9 @@ TRUE_VALUES = ("true", "True", "TRUE", "1")
 FALSE_VALUES = ("false", "False", "FALSE", "0")
 INTEGER_RE = r"\s*[+-]?[0-9]+\s*"
 DATE_RE = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
-CONTROL_RE = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{202A}-\x{202E}\x{2066}-\x{2069}\x{200E}\x{200F}]"
+# control characters (but tab, LF, CR) and the bidirectional marks and overrides used in Trojan Source attacks
+CONTROL_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x7F), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069))
+CONTROL_RE = "[" + "".join(f"\\x{{{a:04X}}}-\\x{{{b:04X}}}" for a, b in CONTROL_RANGES) + "]"  # RE2, for DuckDB
 # pairs folded together when comparing ids for look-alikes (digit/letter and multi-letter confusions)
 CONFUSABLES = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("|", "l"), ("_", "-"))
 TYPE_HINT = {
@@ -470,7 +472,7 @@ def check_staleness(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: da
 FORMULA_RE = re.compile(r"^[=+\-@\t\r]")
 SCHEME_RE = re.compile(r"^\s*(?:javascript|data|file|vbscript):", re.I)
 CREDENTIALS_RE = re.compile(r"^https?://[^/?#]*@", re.I)
-CONTROL_PY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+CONTROL_PY = re.compile("[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in CONTROL_RANGES) + "]")
 # one RE2 pattern that every suspicious cell matches (the exact rules are applied in Python to those few)
 SUSPECT_RE = CONTROL_RE[:-1] + r"]|^[=+\-@\t\r]|^\s*(?i:javascript|data|file|vbscript):|^(?i:https?)://[^/?#]*@"
 

@@ -59,9 +59,9 @@ def create_release_views(con, pkg: Package, as_of: date) -> None:
         stale_rows_sql(pkg, as_of)
         or "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS row_id, NULL::DATE AS last_reviewed, NULL::VARCHAR AS confidence, NULL::VARCHAR AS status WHERE FALSE"
     )
-    reviewers = "SELECT table_name, row_id, count(DISTINCT reviewer) AS reviewers FROM typed_reviews GROUP BY ALL"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, r.reviewers FROM ({status}) s LEFT JOIN ({reviewers}) r USING (table_name, row_id)"
+        f"CREATE OR REPLACE TEMP TABLE review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, lr.n_reviewers AS reviewers "
+        f"FROM ({status}) s LEFT JOIN latest_reviews lr USING (table_name, row_id)"
     )
     for name, table in pkg.tables.items():
         exprs = []

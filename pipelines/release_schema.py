@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 from pipelines.package import Field, Package, Table
 
-ARROW_TYPES = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool", "date": "date32", "list": "list<string>"}
-
 
 @dataclass(frozen=True)
 class Column:

@@ -12,8 +12,11 @@ from conftest import AS_OF, DEFECT_NAMES, DEFECTS, FIXTURES, REPO, defect_packag
 sys.path.insert(0, str(FIXTURES))
 import catalogue  # noqa: E402
 
-from pipelines.findings import RULES  # noqa: E402
-from pipelines.reference import comparable, frictionless_findings, pandera_findings  # noqa: E402
+from pipelines.findings import (
+    RULES,  # noqa: E402
+    Finding,  # noqa: E402
+)
+from pipelines.reference import comparable, fast_as_frictionless, frictionless_findings, pandera_findings  # noqa: E402
 
 
 def _tuples(report: dict) -> set[tuple]:
@@ -68,7 +71,7 @@ def test_fast_engine_agrees_with_reference(name, tmp_path):
     _, report = findings_json(root)
     ours = report["findings"]
     if meta["reference"] == "frictionless":
-        mine = {comparable(f["file"], f["line"], f["column"], RULES[f["code"]].frictionless) for f in ours if RULES[f["code"]].frictionless}
+        mine = fast_as_frictionless(Finding(**f) for f in ours)
         theirs = {comparable(*t) for t in frictionless_findings(root)}
         assert mine == theirs
         assert mine, "a schema fixture must produce a schema finding"
