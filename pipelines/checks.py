@@ -13,12 +13,9 @@ from datetime import date
 from pipelines.findings import Finding, did_you_mean
 from pipelines.package import Field, Package, Table
 from pipelines.rules import ROW_RULES
+from pipelines.sql import cast_sql, lit, needs_cast, q, typed_ref
 from pipelines.tables import LINE, LoadedTable
 
-TRUE_VALUES = ("true", "True", "TRUE", "1")
-FALSE_VALUES = ("false", "False", "FALSE", "0")
-INTEGER_RE = r"\s*[+-]?[0-9]+\s*"
-DATE_RE = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
 # control characters (but tab, LF, CR) and the bidirectional marks and overrides used in Trojan Source attacks
 CONTROL_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x7F), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069))
 CONTROL_RE = "[" + "".join(f"\\x{{{a:04X}}}-\\x{{{b:04X}}}" for a, b in CONTROL_RANGES) + "]"  # RE2, for DuckDB
@@ -32,48 +29,8 @@ TYPE_HINT = {
 }
 
 
-def q(name: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value) -> str:
-    """An SQL literal for a str, int, bool or date taken from the schema or policy."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def cast_sql(field: Field, col: str) -> tuple[str, str]:
-    """(is-valid expression, typed expression) for a raw VARCHAR column, with frictionless semantics."""
-    if field.type == "integer":
-        ok = f"(regexp_full_match({col}, {lit(INTEGER_RE)}) AND TRY_CAST(trim({col}) AS HUGEINT) IS NOT NULL)"
-        return ok, f"TRY_CAST(trim({col}) AS BIGINT)"
-    if field.type == "number":
-        return f"(TRY_CAST({col} AS DOUBLE) IS NOT NULL)", f"TRY_CAST({col} AS DOUBLE)"
-    if field.type == "boolean":
-        trues = ", ".join(lit(v) for v in TRUE_VALUES)
-        falses = ", ".join(lit(v) for v in FALSE_VALUES)
-        return f"({col} IN ({trues}, {falses}))", f"CASE WHEN {col} IN ({trues}) THEN TRUE WHEN {col} IN ({falses}) THEN FALSE END"
-    if field.type == "date":
-        ok = f"(regexp_full_match({col}, {lit(DATE_RE)}) AND TRY_STRPTIME({col}, '%Y-%m-%d') IS NOT NULL)"
-        return ok, f"CASE WHEN {ok} THEN CAST(TRY_STRPTIME({col}, '%Y-%m-%d') AS DATE) END"
-    return "TRUE", col
-
-
 def register_tables(con, loaded: dict[str, LoadedTable], prefix: str = "") -> None:
-    """Register raw string tables as raw_<name> and derive typed views typed_<name> from the schemas."""
-    for name, lt in loaded.items():
-        con.register(f"{prefix}raw_{name}", lt.arrow)
-        cols = [q(LINE)]
-        for f in lt.table.fields:
-            _, typed = cast_sql(f, q(f.name))
-            cols.append(f"{typed} AS {q(f.name)}")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + 'typed_' + name)} AS SELECT {', '.join(cols)} FROM {q(prefix + 'raw_' + name)}")
+    """Prepare what the checks share: the loader made raw_<name> and typed_<name>; add the latest reviews."""
     if not prefix and "reviews" in loaded:
         materialise_latest_reviews(con)
 
@@ -82,16 +39,27 @@ def _run(con, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
 
 
+def _valid(field: Field) -> str:
+    """The cell is present and of its type (reads the typed value the loader stored; the exact test only where it is NULL)."""
+    col = q(field.name)
+    if not needs_cast(field):
+        return f"{col} IS NOT NULL"
+    ok, _ = cast_sql(field, col)
+    return f"({typed_ref(field)} IS NOT NULL OR ({col} IS NOT NULL AND {ok}))"
+
+
 def cell_checks(table: Table) -> list[tuple[str, str, str, str]]:
-    """(column, code, violation predicate, detail expression) for every cell rule of a table."""
+    """(column, code, violation predicate, detail expression) for every cell rule of a table, over raw_<name>."""
     checks = []
     for f in table.fields:
         col = q(f.name)
-        ok, typed = cast_sql(f, col)
+        ok, _ = cast_sql(f, col)
+        typed = typed_ref(f)
         c = f.constraints
-        present = f"{col} IS NOT NULL AND {ok}"
-        if f.type not in ("string", "list"):
-            checks.append((f.name, "type", f"{col} IS NOT NULL AND NOT {ok}", "NULL"))
+        present = _valid(f)
+        if needs_cast(f):
+            # the typed value is NULL for every invalid cell, so the exact test runs only on those few
+            checks.append((f.name, "type", f"{col} IS NOT NULL AND {typed} IS NULL AND NOT {ok}", "NULL"))
         if c.get("required"):
             checks.append((f.name, "required", f"{col} IS NULL", "NULL"))
         if "enum" in c:
@@ -111,9 +79,9 @@ def cell_checks(table: Table) -> list[tuple[str, str, str, str]]:
                 )
             )
         if "minimum" in c:
-            checks.append((f.name, "minimum", f"{present} AND {typed} < {lit(c['minimum'])}", "NULL"))
+            checks.append((f.name, "minimum", f"{typed} < {lit(c['minimum'])}", "NULL"))
         if "maximum" in c:
-            checks.append((f.name, "maximum", f"{present} AND {typed} > {lit(c['maximum'])}", "NULL"))
+            checks.append((f.name, "maximum", f"{typed} > {lit(c['maximum'])}", "NULL"))
     return checks
 
 
@@ -125,7 +93,7 @@ def field_check_sql(table: Table) -> list[str]:
     if checks:
         flags = ", ".join(f"coalesce({pred}, FALSE) AS k{i}" for i, (_, _, pred, _) in enumerate(checks))
         any_flag = " OR ".join(f"coalesce({pred}, FALSE)" for _, _, pred, _ in checks)
-        scan = f"(SELECT {q(LINE)}, {flags}, * EXCLUDE ({q(LINE)}) FROM {raw} WHERE {any_flag})"
+        scan = f"(SELECT {q(LINE)}, {flags}, {', '.join(q(f.name) for f in table.fields)} FROM {raw} WHERE {any_flag})"
         parts += [
             f"SELECT {q(LINE)}, {lit(column)}, {lit(code)}, {q(column)}, {detail} FROM flagged_{table.name} WHERE k{i}"
             for i, (column, code, _, detail) in enumerate(checks)
@@ -135,11 +103,12 @@ def field_check_sql(table: Table) -> list[str]:
         if not f.constraints.get("unique"):
             continue
         col = q(f.name)
-        ok, typed = cast_sql(f, col)
+        typed = typed_ref(f)
+        present = _valid(f)
         parts.append(
             f"SELECT r.{q(LINE)}, {lit(f.name)}, 'unique', r.v, CAST(d.first_line AS VARCHAR) FROM "
-            f"(SELECT {typed} AS k, min({q(LINE)}) AS first_line FROM {raw} WHERE {col} IS NOT NULL AND {ok} GROUP BY k HAVING count(*) > 1) d "
-            f"JOIN (SELECT {q(LINE)}, {col} AS v, {typed} AS k FROM {raw} WHERE {col} IS NOT NULL AND {ok}) r ON r.k = d.k WHERE r.{q(LINE)} > d.first_line"
+            f"(SELECT {typed} AS k, min({q(LINE)}) AS first_line FROM {raw} WHERE {present} GROUP BY k HAVING count(*) > 1) d "
+            f"JOIN (SELECT {q(LINE)}, {col} AS v, {typed} AS k FROM {raw} WHERE {present}) r ON r.k = d.k WHERE r.{q(LINE)} > d.first_line"
         )
     return parts
 
@@ -154,10 +123,17 @@ def key_check_sql(table: Table, tables: dict[str, Table]) -> list[str]:
         shown = " || '/' || ".join(f"coalesce(CAST({q(k)} AS VARCHAR), '')" for k in pk)
         all_null = " AND ".join(f"{q(k)} IS NULL" for k in pk)
         same = " AND ".join(f"t.{q(k)} IS NOT DISTINCT FROM d.{q(k)}" for k in pk)
+        repeated = typed
+        if len(pk) > 1:
+            # a composite key: group on its hash first (cheaper), then compare the real keys of the few rows whose hashes repeat
+            repeated = (
+                f"(SELECT * FROM {typed} WHERE NOT ({all_null}) AND hash({keys}) IN "
+                f"(SELECT hash({keys}) FROM {typed} WHERE NOT ({all_null}) GROUP BY 1 HAVING count(*) > 1))"
+            )
         parts.append(
             f"SELECT t.{q(LINE)}, {lit(pk[0])}, 'primary-key', {shown.replace('CAST(', 'CAST(t.')}, CAST(d.first_line AS VARCHAR) FROM "
-            f"(SELECT {keys}, min({q(LINE)}) AS first_line FROM {typed} WHERE NOT ({all_null}) GROUP BY ALL HAVING count(*) > 1) d "
-            f"JOIN {typed} t ON {same} WHERE t.{q(LINE)} > d.first_line"
+            f"(SELECT {keys}, min({q(LINE)}) AS first_line FROM {repeated} WHERE NOT ({all_null}) GROUP BY ALL HAVING count(*) > 1) d "
+            f"JOIN {repeated} t ON {same} WHERE t.{q(LINE)} > d.first_line"
         )
         parts.append(f"SELECT {q(LINE)}, {lit(pk[0])}, 'primary-key', NULL, 'all-null' FROM {typed} WHERE {all_null}")
     for fk in table.foreign_keys:
@@ -251,23 +227,22 @@ def check_row_rules(con, loaded: dict[str, LoadedTable], as_of: date) -> list[Fi
     return findings
 
 
-def _latest_reviews_sql() -> str:
-    """The latest review of each reviewed row (materialised once per connection as latest_reviews)."""
-    return "SELECT * FROM latest_reviews"
-
-
 def materialise_latest_reviews(con) -> None:
-    con.execute("CREATE OR REPLACE TEMP TABLE latest_reviews AS " + _latest_reviews_query())
+    """latest_reviews: per reviewed row, its latest review (ties broken by review_id) and distinct reviewers.
 
-
-def _latest_reviews_query() -> str:
-    return (
-        "SELECT table_name, row_id, reviewed_on AS last_reviewed, confidence, reviewer, n_reviewers FROM ("
-        "SELECT table_name, row_id, arg_max(reviewed_on, (reviewed_on, review_id)) AS reviewed_on, "
-        "arg_max(confidence, (reviewed_on, review_id)) AS confidence, arg_max(reviewer, (reviewed_on, review_id)) AS reviewer, "
-        "count(DISTINCT reviewer) AS n_reviewers FROM typed_reviews WHERE table_name IS NOT NULL AND row_id IS NOT NULL AND reviewed_on IS NOT NULL "
-        "GROUP BY table_name, row_id)"
+    Most rows have one review, so only rows with several go through the (costly) aggregation.
+    """
+    present = "table_name IS NOT NULL AND row_id IS NOT NULL AND reviewed_on IS NOT NULL"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE reviewed_often AS SELECT table_name, row_id FROM typed_reviews WHERE {present} GROUP BY ALL HAVING count(*) > 1")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE latest_reviews AS "
+        f"SELECT table_name, row_id, reviewed_on AS last_reviewed, confidence, reviewer, 1 AS n_reviewers FROM typed_reviews r "
+        f"ANTI JOIN reviewed_often USING (table_name, row_id) WHERE {present} "
+        "UNION ALL SELECT table_name, row_id, l.d AS last_reviewed, l.c AS confidence, l.r AS reviewer, n_reviewers FROM ("
+        "SELECT table_name, row_id, arg_max({'d': reviewed_on, 'c': confidence, 'r': reviewer}, (reviewed_on, review_id)) AS l, "
+        f"count(DISTINCT reviewer) AS n_reviewers FROM typed_reviews SEMI JOIN reviewed_often USING (table_name, row_id) WHERE {present} GROUP BY ALL)"
     )
+    con.execute("DROP TABLE reviewed_often")
 
 
 def reviewable_tables(pkg: Package) -> list[str]:
@@ -275,6 +250,15 @@ def reviewable_tables(pkg: Package) -> list[str]:
     if "reviews" not in pkg.tables:
         return []
     return [t for t in pkg.table("reviews").field("table_name").enum or [] if t in pkg.tables]
+
+
+def referenced_tables(pkg: Package) -> set[str]:
+    """Tables whose ids other rows refer to: foreign-key targets and the tables citations and reviews point into."""
+    targets = {fk["reference"].get("resource") or t.name for t in pkg.tables.values() for fk in t.foreign_keys}
+    for holder in ("citations", "reviews"):
+        if holder in pkg.tables and "table_name" in pkg.table(holder).field_names:
+            targets |= set(pkg.table(holder).field("table_name").enum or [])
+    return targets & set(pkg.tables)
 
 
 def fact_fields(table: Table) -> list[str]:
@@ -346,23 +330,29 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         "{} has params_active but is not in the " + sparse + " class",
     )
 
-    # every (row, field) backed by a primary source, computed once for the rules below
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE primary_cited AS SELECT DISTINCT c.table_name, c.row_id, c.field FROM typed_citations c "
-        "JOIN typed_sources s USING (source_id) WHERE s.tier = 'primary' AND c.row_id IS NOT NULL"
-    )
-    for t in cited:
+    # per cited table: which of its rows have a primary citation, and for which fact fields (one pass over citations)
+    for t in dict.fromkeys(cited + reviewable):
         table = pkg.table(t)
         pk = table.primary_key[0]
-        for fname in fact_fields(table):
-            emit(
-                t,
-                f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x ANTI JOIN primary_cited p ON p.table_name = {lit(t)} AND p.field = {lit(fname)} "
-                f"AND p.row_id = x.{q(pk)} WHERE x.{q(fname)} IS NOT NULL",
-                "uncited-fact",
-                fname,
-                "{} states " + fname + " without a citation to a primary source",
-            )
+        facts = fact_fields(table) if t in cited else []
+        flags = "".join(f", bool_or(c.field = {lit(f)}) AS {q(f)}" for f in facts)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {q('primary_cited_' + t)} AS SELECT c.row_id{flags} FROM typed_citations c "
+            f"SEMI JOIN (SELECT source_id FROM typed_sources WHERE tier = 'primary') s USING (source_id) "
+            f"WHERE c.table_name = {lit(t)} AND c.row_id IS NOT NULL GROUP BY c.row_id"
+        )
+        if not facts:
+            continue
+        missing = [f"x.{q(f)} IS NOT NULL AND p.{q(f)} IS NOT TRUE" for f in facts]
+        rows = _run(
+            con,
+            f"SELECT x.{q(LINE)}, x.{q(pk)}, {', '.join(f'({m})' for m in missing)} FROM {q('typed_' + t)} x "
+            f"LEFT JOIN {q('primary_cited_' + t)} p ON p.row_id = x.{q(pk)} WHERE {' OR '.join(f'({m})' for m in missing)}",
+        )
+        for line, key, *gaps in rows:
+            for fname, gap in zip(facts, gaps, strict=True):
+                if gap:
+                    findings.append(Finding(file[t], line, fname, "uncited-fact", f"{key} states {fname} without a citation to a primary source"))
 
     emit(
         "classes",
@@ -374,7 +364,6 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         "{} is its own ancestor: the class tree has a cycle",
     )
 
-    latest = _latest_reviews_sql()
     min_reviewers = policy.get("reviews", {}).get("min_reviewers", {})
     for t in reviewable:
         pk = pkg.table(t).primary_key[0]
@@ -388,8 +377,8 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         )
         emit(
             t,
-            f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} AND l.row_id = x.{q(pk)} "
-            f"WHERE l.confidence = 'high' AND NOT EXISTS (SELECT 1 FROM primary_cited p WHERE p.table_name = {lit(t)} AND p.row_id = x.{q(pk)})",
+            f"SELECT x.{q(LINE)}, x.{q(pk)} FROM {q('typed_' + t)} x JOIN latest_reviews l ON l.table_name = {lit(t)} AND l.row_id = x.{q(pk)} "
+            f"WHERE l.confidence = 'high' AND NOT EXISTS (SELECT 1 FROM {q('primary_cited_' + t)} p WHERE p.row_id = x.{q(pk)})",
             "high-needs-primary",
             pk,
             "{} is rated high but cites no primary source",
@@ -397,7 +386,7 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
         for level, need in min_reviewers.items():
             emit(
                 t,
-                f"SELECT x.{q(LINE)}, x.{q(pk)}, l.n_reviewers FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} "
+                f"SELECT x.{q(LINE)}, x.{q(pk)}, l.n_reviewers FROM {q('typed_' + t)} x JOIN latest_reviews l ON l.table_name = {lit(t)} "
                 f"AND l.row_id = x.{q(pk)} WHERE l.confidence = {lit(level)} AND l.n_reviewers < {int(need)}",
                 "too-few-reviewers",
                 pk,
@@ -424,7 +413,6 @@ def staleness_policy(pkg: Package, table: str, confidence: str) -> dict:
 def stale_rows_sql(pkg: Package, as_of: date) -> str | None:
     """One row per reviewed row with its last review, age and status (ok, due, stale) at as_of."""
     selects = []
-    latest = _latest_reviews_sql()
     for t in reviewable_tables(pkg):
         pk = pkg.table(t).primary_key[0]
         rules = []
@@ -439,7 +427,7 @@ def stale_rows_sql(pkg: Package, as_of: date) -> str | None:
             f"date_diff('day', l.last_reviewed, {lit(as_of)}) AS age_days, p.warn, p.err, "
             f"CASE WHEN date_diff('day', l.last_reviewed, {lit(as_of)}) > p.err THEN 'stale' "
             f"WHEN date_diff('day', l.last_reviewed, {lit(as_of)}) > p.warn THEN 'due' ELSE 'ok' END AS status "
-            f"FROM {q('typed_' + t)} x JOIN ({latest}) l ON l.table_name = {lit(t)} AND l.row_id = x.{q(pk)} "
+            f"FROM {q('typed_' + t)} x JOIN latest_reviews l ON l.table_name = {lit(t)} AND l.row_id = x.{q(pk)} "
             f"JOIN (VALUES {', '.join(rules)}) p(level, warn, err) ON p.level = l.confidence"
         )
     return " UNION ALL ".join(selects) if selects else None
@@ -517,6 +505,7 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
     cell_chars = int(limits.get("cell_chars", 2000))
     row_chars = int(limits.get("row_chars", 8000))
     findings = []
+    referenced = referenced_tables(pkg)
     for name, lt in loaded.items():
         fields = [f.name for f in lt.table.fields if free_text(f)]
         if not lt.table.fields:
@@ -538,14 +527,22 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
             if size > row_chars:
                 findings.append(Finding(lt.file, line, "", "row-too-long", f"the row has {size} characters in all; the limit is {row_chars}"))
         pk = lt.table.primary_key
-        if len(pk) == 1:
-            # look-alike ids: equal once case, accents and the usual confusable characters are folded
-            skeleton = f"lower(strip_accents(nfc_normalize({q(pk[0])})))"
+        if len(pk) == 1 and name in referenced:
+            # look-alike ids, where people type ids as references: equal once case, accents and the usual confusable characters are folded
+            v = q(pk[0])
+            # accents and Unicode forms only matter outside ASCII (where bytes and characters differ in number)
+            skeleton = f"CASE WHEN strlen({v}) = length({v}) THEN lower({v}) ELSE lower(strip_accents(nfc_normalize({v}))) END"
+            singles = [(a, b) for a, b in CONFUSABLES if len(a) == 1 and len(b) == 1]
+            skeleton = f"translate({skeleton}, {lit(''.join(a for a, _ in singles))}, {lit(''.join(b for _, b in singles))})"
             for a, b in CONFUSABLES:
-                skeleton = f"replace({skeleton}, {lit(a)}, {lit(b)})"
+                if (a, b) not in singles:
+                    skeleton = f"replace({skeleton}, {lit(a)}, {lit(b)})"
+            folded = f"SELECT {q(LINE)}, {v} AS v, {skeleton} AS k FROM raw_{name} WHERE {v} IS NOT NULL"
+            clashes = f"SELECT k, min({q(LINE)}) AS first_line FROM ({folded}) GROUP BY k HAVING min(v) <> max(v)"
+            if not _run(con, f"SELECT 1 FROM ({clashes}) LIMIT 1"):
+                continue
             sql = (
-                f"WITH s AS (SELECT {q(LINE)}, {q(pk[0])} AS v, {skeleton} AS k FROM raw_{name} WHERE {q(pk[0])} IS NOT NULL), "
-                f"d AS (SELECT k, min({q(LINE)}) AS first_line, count(DISTINCT v) AS n FROM s GROUP BY k HAVING n > 1) "
+                f"WITH s AS ({folded}), d AS ({clashes}) "
                 f"SELECT s.{q(LINE)}, s.v, f.v, d.first_line FROM s JOIN d USING (k) JOIN s f ON f.{q(LINE)} = d.first_line WHERE s.v <> f.v"
             )
             for line, value, first, first_line in _run(con, sql):

@@ -46,7 +46,7 @@ class SnapshotError(Exception):
 
 
 def load_package_snapshot(con, pkg: Package, prefix: str, label: str) -> Snapshot:
-    loaded, _ = read_tables(pkg)
+    loaded, _ = read_tables(pkg, con, prefix=prefix + "_")
     register_tables(con, loaded, prefix=prefix + "_")
     tables = {}
     for name, table in pkg.tables.items():

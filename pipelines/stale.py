@@ -13,8 +13,8 @@ def stale_rows(pkg: Package, as_of: date, include_due: bool = True) -> list[tupl
     """(table, row_id, confidence, last_reviewed, reviewer, age_days, status), oldest first."""
     import duckdb
 
-    loaded, _ = read_tables(pkg)
     con = duckdb.connect()
+    loaded, _ = read_tables(pkg, con)
     register_tables(con, loaded)
     sql = stale_rows_sql(pkg, as_of)
     if not sql:

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.findings import Finding, did_you_mean
 from pipelines.package import Package, Table
+from pipelines.sql import lit, q, typed_columns, typed_ref
 
 LINE = "__line"
 DEFAULT_FILE_BYTES = 512 * 1024 * 1024
+# RFC 4180 exactly, nothing guessed: no sniffing, no padding of short rows, errors instead of repairs
+DUCKDB_CSV_OPTIONS = (
+    "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', new_line = '\\n', "
+    "strict_mode = true, null_padding = false, compression = 'none', max_line_size = 8388608"
+)
 
 
 @dataclass
@@ -21,7 +28,7 @@ class LoadedTable:
 
     table: Table
     file: str
-    arrow: object  # pyarrow.Table with the schema's field names plus __line
+    rows: int  # the cells live in DuckDB: see read_table
     present: bool
 
 
@@ -51,11 +58,6 @@ def check_bytes(file: str, data: bytes) -> tuple[str | None, list[Finding]]:
         findings.append(Finding(file, text.count("\n") + 1, "", "final-newline", "the last line does not end with a newline"))
         text += "\n"
     return text, findings
-
-
-def _simple_structure(data: bytes) -> bool:
-    """No blank line and balanced quotes: the fast parser's rows then map one-to-one onto lines."""
-    return b"\n\n" not in data and not data.startswith(b"\n") and data.count(b'"') % 2 == 0
 
 
 def _header(text: str) -> list[str]:
@@ -92,22 +94,90 @@ def check_header(file: str, header: list[str], table: Table) -> list[Finding]:
     return findings
 
 
-def _parse_fast(data: bytes, ncols: int):
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+def _scan_bytes(path: Path) -> dict:
+    """One streaming pass over a file's bytes: the facts that decide whether DuckDB's reader can load it.
 
-    names = [f"c{i}" for i in range(ncols)]
-    return pacsv.read_csv(
-        io.BytesIO(data),
-        read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        ),
-    )
+    Reads in 16 MiB chunks so a large file never sits in memory twice. Blank lines are looked for
+    only in single-column files: with two or more columns DuckDB's reader skips a blank line, and
+    the record count then falls short of the line count, which sends the file to the careful reader.
+    """
+    facts = {"bom": False, "cr": False, "blank": False, "newlines": 0, "last": b"", "header": None}
+    prev = b"\n"  # a leading newline is a blank first line
+    single = False
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            if facts["header"] is None:
+                facts["bom"] = chunk.startswith(b"\xef\xbb\xbf")
+                cut = chunk.find(b"\n")
+                facts["header"] = chunk[:cut] if cut > 0 else b""  # an empty or over-long header: careful reader
+                single = b"," not in facts["header"] or b'"' in facts["header"]
+            facts["cr"] = facts["cr"] or b"\r" in chunk
+            if single:
+                facts["blank"] = facts["blank"] or b"\n\n" in chunk or (prev == b"\n" and chunk[:1] == b"\n")
+            facts["newlines"] += chunk.count(b"\n")
+            prev = chunk[-1:]
+        facts["last"] = prev
+    return facts
+
+
+def _views(con, prefix: str, table: Table, stored_line: bool) -> None:
+    """<prefix>raw_<name>: __line, the raw strings and the stored typed values; <prefix>typed_<name>: __line and typed fields.
+
+    A file read by DuckDB has no stored line: row i (its rowid, the insertion order, which DuckDB keeps
+    equal to the file order) sits on line i + 2.
+    """
+    cells = q(f"{prefix}cells_{table.name}")
+    line = q(LINE) if stored_line else "rowid + 2"
+    rest = f"* EXCLUDE ({q(LINE)})" if stored_line else "*"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + 'raw_' + table.name)} AS SELECT {line} AS {q(LINE)}, {rest} FROM {cells}")
+    typed = "".join(f", {typed_ref(f)} AS {q(f.name)}" for f in table.fields)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + 'typed_' + table.name)} AS SELECT {line} AS {q(LINE)}{typed} FROM {cells}")
+
+
+def _load_fast(con, path: Path, prefix: str, table: Table, ncols: int, newlines: int) -> bool:
+    """Load with DuckDB's parallel CSV reader; False if it cannot be done exactly.
+
+    Exact means one record per line, so the editor line of row i is i + 2: the record count must
+    equal the line count, or the file goes to the careful reader.
+    """
+    import duckdb
+
+    text = str(path)
+    if any(ch in text for ch in "*?[{") or ncols == 0:  # DuckDB would expand a glob
+        return False
+    names = table.field_names
+    cells = q(f"{prefix}cells_{table.name}")
+    columns = "{" + ", ".join(f"{lit(f'c{i}')}: 'VARCHAR'" for i in range(ncols)) + "}"
+    select = ", ".join(f"c{i} AS {q(names[i])}" if i < ncols else f"NULL::VARCHAR AS {q(names[i])}" for i in range(len(names)))
+    typed = "".join(f", {expr} AS {q(name)}" for name, expr in typed_columns(table))
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {cells} AS SELECT *{typed} FROM "
+            f"(SELECT {select} FROM read_csv({lit(text)}, columns = {columns}, {DUCKDB_CSV_OPTIONS}))"
+        )
+    except duckdb.Error:
+        return False
+    if con.execute(f"SELECT count(*) FROM {cells}").fetchone()[0] != newlines - 1:
+        con.execute(f"DROP TABLE {cells}")
+        return False
+    _views(con, prefix, table, stored_line=False)
+    return True
+
+
+def _load_columns(con, prefix: str, table: Table, columns: list[list], lines: list[int]) -> None:
+    """Load columns parsed in Python, with their editor lines."""
+    import pyarrow as pa
+
+    names = table.field_names
+    nrows = len(lines)
+    arrays = [pa.array(columns[i], pa.string()) if i < len(columns) else pa.nulls(nrows, pa.string()) for i in range(len(names))]
+    arrow = pa.Table.from_arrays([pa.array(lines, pa.int64()), *arrays], names=[LINE, *names])
+    cells = f"{prefix}cells_{table.name}"
+    typed = "".join(f", {expr} AS {q(name)}" for name, expr in typed_columns(table))
+    con.register(cells + "__arrow", arrow)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {q(cells)} AS SELECT *{typed} FROM {q(cells + '__arrow')}")
+    con.unregister(cells + "__arrow")
+    _views(con, prefix, table, stored_line=True)
 
 
 def _parse_careful(file: str, text: str, ncols: int, names: list[str]):
@@ -157,65 +227,45 @@ def _parse_careful(file: str, text: str, ncols: int, names: list[str]):
     return columns, lines, findings
 
 
-def read_table(root: Path, table: Table, limits: dict) -> tuple[LoadedTable, list[Finding]]:
-    """Load one resource as strings, reporting every hygiene and structure problem with its line."""
-    import pyarrow as pa
-
+def read_table(con, root: Path, table: Table, limits: dict, prefix: str = "", scanned=None) -> tuple[LoadedTable, list[Finding]]:
+    """Load one resource into DuckDB (views <prefix>raw_<name> and <prefix>typed_<name>), reporting every
+    hygiene and structure problem with its line."""
     file = table.path
     path = root / table.path
     names = table.field_names
 
-    def empty(present: bool):
-        arrays = [pa.nulls(0, pa.string()) for _ in names] + [pa.nulls(0, pa.int64())]
-        return LoadedTable(table, file, pa.Table.from_arrays(arrays, names=[*names, LINE]), present)
-
     if not path.is_file():
-        return empty(False), [Finding(file, 0, "", "missing-file", f"the resource {table.name} points at {file}, which does not exist")]
+        _load_columns(con, prefix, table, [], [])
+        return LoadedTable(table, file, 0, False), [Finding(file, 0, "", "missing-file", f"the resource {table.name} points at {file}, which does not exist")]
     size = path.stat().st_size
     max_bytes = int(limits.get("file_bytes", DEFAULT_FILE_BYTES))
     if size > max_bytes:
-        return empty(True), [Finding(file, 0, "", "file-too-large", f"the file has {size} bytes; the limit is {max_bytes}")]
-    data = path.read_bytes()
-    if data and not data.startswith(b"\xef\xbb\xbf") and b"\r" not in data and data.endswith(b"\n"):
-        # the common case: hygiene holds on the bytes, and the Arrow reader validates UTF-8 itself
-        text, findings = None, []
-        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", errors="replace")]), [])
-    else:
-        text, findings = check_bytes(file, data)
-        if text is None:
-            return empty(True), findings
-        header = _header(text)
+        _load_columns(con, prefix, table, [], [])
+        return LoadedTable(table, file, 0, True), [Finding(file, 0, "", "file-too-large", f"the file has {size} bytes; the limit is {max_bytes}")]
+    facts = (scanned.result() if scanned else _scan_bytes(path)) if size else None
+    if facts and facts["header"] and not (facts["bom"] or facts["cr"] or facts["blank"]) and facts["last"] == b"\n":
+        # the common case: hygiene holds on the bytes, and DuckDB's reader validates UTF-8 itself
+        header = next(csv.reader([facts["header"].decode("utf-8", errors="replace")]), [])
+        findings = check_header(file, header, table)
+        if _load_fast(con, path, prefix, table, len(header), facts["newlines"]):
+            nrows = facts["newlines"] - 1
+            if nrows == 0:
+                findings.append(Finding(file, 1, "", "no-rows", f"{file} has a header but no rows"))
+            return LoadedTable(table, file, nrows, True), findings
+    # anything unusual: decode in Python, report each hygiene and structure problem at its line
+    text, findings = check_bytes(file, path.read_bytes())
+    if text is None:
+        _load_columns(con, prefix, table, [], [])
+        return LoadedTable(table, file, 0, True), findings
+    header = _header(text)
     findings += check_header(file, header, table)
     ncols = len(header)
-    clean_bytes = data if text is None or not findings else text.encode("utf-8")
-    arrow = None
-    if _simple_structure(clean_bytes):
-        try:
-            parsed = _parse_fast(clean_bytes, ncols)
-        except pa.ArrowInvalid:
-            parsed = None
-        # one record per line exactly when no quoted cell swallowed a line break (then line = row + 2)
-        if parsed is not None and parsed.num_rows == clean_bytes.count(b"\n") - 1:
-            import numpy as np
-
-            # from_buffers, not pa.array(ndarray): pa.array imports pandas when it is installed (0.3 s)
-            lines = pa.Array.from_buffers(pa.int64(), parsed.num_rows, [None, pa.py_buffer(np.arange(2, parsed.num_rows + 2, dtype=np.int64))])
-            arrow = ([parsed.column(i) for i in range(min(ncols, len(names)))], lines)
-    if arrow is None:
-        if text is None:  # the fast path failed (invalid UTF-8, odd structure): decode and report properly
-            text, more = check_bytes(file, data)
-            findings += more
-        raw_columns, raw_lines, structural = _parse_careful(file, text, ncols, header + [f"column-{i + 1}" for i in range(len(header), ncols)])
-        findings += structural
-        columns = [pa.array(raw_columns[i], pa.string()) for i in range(min(ncols, len(names)))]
-        lines = pa.array(raw_lines, pa.int64())
-        arrow = (columns, lines)
-    columns, lines = arrow
-    nrows = len(lines)
-    arrays = [columns[i] if i < len(columns) else pa.nulls(nrows, pa.string()) for i in range(len(names))]
-    if nrows == 0:
+    raw_columns, lines, structural = _parse_careful(file, text, ncols, header + [f"column-{i + 1}" for i in range(len(header), ncols)])
+    findings += structural
+    _load_columns(con, prefix, table, raw_columns[: len(names)], lines)
+    if not lines:
         findings.append(Finding(file, 1, "", "no-rows", f"{file} has a header but no rows"))
-    return LoadedTable(table, file, pa.Table.from_arrays([*arrays, lines], names=[*names, LINE]), True), findings
+    return LoadedTable(table, file, len(lines), True), findings
 
 
 def unlisted_files(pkg: Package) -> list[Finding]:
@@ -231,13 +281,20 @@ def unlisted_files(pkg: Package) -> list[Finding]:
     return findings
 
 
-def read_tables(pkg: Package) -> tuple[dict[str, LoadedTable], list[Finding]]:
-    """Load every resource; never stops at the first problem."""
+def read_tables(pkg: Package, con, prefix: str = "") -> tuple[dict[str, LoadedTable], list[Finding]]:
+    """Load every resource into DuckDB (see read_table); never stops at the first problem."""
     findings = unlisted_files(pkg)
     loaded = {}
     limits = pkg.policy.get("limits", {})
-    for name, table in pkg.tables.items():
-        lt, f = read_table(pkg.root, table, limits)
-        loaded[name] = lt
-        findings += f
+    # the byte scans run in a second thread while DuckDB (which releases the GIL) loads the previous file
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scans = {}
+        for name, table in pkg.tables.items():
+            path = pkg.root / table.path
+            if path.is_file() and 0 < path.stat().st_size <= int(limits.get("file_bytes", DEFAULT_FILE_BYTES)):
+                scans[name] = pool.submit(_scan_bytes, path)
+        for name, table in pkg.tables.items():
+            lt, f = read_table(con, pkg.root, table, limits, prefix, scans.get(name))
+            loaded[name] = lt
+            findings += f
     return loaded, findings

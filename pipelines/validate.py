@@ -32,9 +32,9 @@ def connect_checked(pkg: Package, as_of: date):
     from pipelines import checks
     from pipelines.tables import read_tables
 
-    loaded, findings = read_tables(pkg)
-    findings = list(pkg.findings) + findings
     con = duckdb.connect()
+    loaded, findings = read_tables(pkg, con)
+    findings = list(pkg.findings) + findings
     checks.register_tables(con, loaded)
     findings += checks.check_schema_and_keys(con, pkg, loaded)
     findings += checks.check_row_rules(con, loaded, as_of)
@@ -92,4 +92,4 @@ def validate(root: Path | str = ".", as_of: date | None = None, changed_since: s
             for f in findings
         ]
     con.close()
-    return Report(findings, len(loaded), sum(lt.arrow.num_rows for lt in loaded.values()))
+    return Report(findings, len(loaded), sum(lt.rows for lt in loaded.values()))
