@@ -159,13 +159,16 @@ def measured(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, sub
     return wall, rss_kb / 1024, subprocess.CompletedProcess(cmd, code, stdout, stderr)
 
 
-def bare_scan_seconds(root: Path) -> float:
+def bare_scan_seconds(root: Path, every_cell: bool = False) -> float:
+    """A bare DuckDB scan of the package's CSVs: count(*) (DuckDB may skip converting cells), or, with
+    every_cell, every cell read into a table (the least work that still looks at all the data)."""
     import duckdb
 
     con = duckdb.connect()
     t = time.perf_counter()
-    for csv_path in sorted((root / "data").glob("*.csv")):
-        con.execute(f"SELECT count(*) FROM read_csv('{csv_path}', all_varchar=true, header=true)").fetchone()
+    for i, csv_path in enumerate(sorted((root / "data").glob("*.csv"))):
+        source = f"read_csv('{csv_path}', all_varchar=true, header=true)"
+        con.execute(f"CREATE TABLE t{i} AS SELECT * FROM {source}" if every_cell else f"SELECT count(*) FROM {source}").fetchall()
     return time.perf_counter() - t
 
 
@@ -191,8 +194,10 @@ def main() -> int:
     report = json.loads(proc.stdout)
     ours = [Finding(**f) for f in report["findings"]]
     print(f"model-atlas validate : {wall:7.2f} s  {total / wall:12,.0f} rows/s  peak RSS {rss:7.0f} MB  ({report['errors']} errors)")
-    scan = bare_scan_seconds(root)
-    print(f"bare DuckDB CSV scan : {scan:7.2f} s  -> validate is {wall / scan:.1f}x a bare scan (target <= 3x)")
+    scan = min(bare_scan_seconds(root) for _ in range(3))
+    print(f"bare DuckDB CSV scan : {scan:7.2f} s  -> validate is {wall / scan:.1f}x a count(*) scan (target <= 3x)")
+    load = min(bare_scan_seconds(root, every_cell=True) for _ in range(3))
+    print(f"DuckDB CSV load      : {load:7.2f} s  -> validate is {wall / load:.1f}x a scan that reads every cell into a table")
 
     bwall, brss, bproc = measured([str(BIN / "model-atlas"), "build", "--root", str(root), "--as-of", AS_OF, "--out", str(root / "dist")])
     print(f"model-atlas build    : {bwall:7.2f} s  peak RSS {brss:7.0f} MB  (exit {bproc.returncode}: refused, the package has defects)")

@@ -99,20 +99,6 @@ def create_release_views(con, pkg: Package, as_of: date) -> None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q('release_' + name)} AS SELECT {', '.join(exprs)} FROM {q('typed_' + name)} t {join} ORDER BY {order}")
 
 
-def write_parquet(con, pkg: Package, out: Path) -> dict[str, int]:
-    """One zstd Parquet file per table, sorted by key, typed and described from the schema."""
-    import pyarrow.parquet as pq
-
-    out.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for name, table in pkg.tables.items():
-        data = con.sql(f"SELECT * FROM {q('release_' + name)}").to_arrow_table()
-        data = data.cast(arrow_schema(table))
-        pq.write_table(data, out / f"{name}.parquet", compression="zstd", write_statistics=True, use_dictionary=True)
-        counts[name] = data.num_rows
-    return counts
-
-
 VIEWS = {
     "model_overview": (
         "One row per model, family or product: its facts, classes, confidence and last review.",
@@ -175,6 +161,26 @@ FROM classes WHERE abbreviation IS NOT NULL GROUP BY abbreviation HAVING count(*
 }
 
 
+def _load_order(pkg: Package, rows: dict[str, int]) -> list[str]:
+    """Tables in an order where every foreign key's target comes first, and otherwise larger tables come first."""
+    order: list[str] = []
+    pending = dict(pkg.tables)
+
+    def needs(name: str) -> set[str]:
+        table = pkg.table(name)
+        return {fk["reference"].get("resource") or name for fk in table.foreign_keys} - {name}
+
+    def weight(name: str) -> int:  # a table's rows plus those of every table waiting on it
+        return rows.get(name, 0) + sum(weight(n) for n in pkg.tables if name in needs(n) and n != name)
+
+    while pending:
+        ready = [n for n in pending if needs(n) <= set(order)] or list(pending)
+        pick = max(ready, key=lambda n: (weight(n), n))
+        order.append(pick)
+        del pending[pick]
+    return order
+
+
 def _insert_order(pkg: Package) -> list[str]:
     """Tables ordered so that every foreign key's target is loaded first."""
     order: list[str] = []
@@ -192,39 +198,102 @@ def _insert_order(pkg: Package) -> list[str]:
     return order
 
 
-def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[str, int], diffs: list) -> None:
-    """A DuckDB file in the v1.0.0 storage format (opens in DuckDB 1.x and 2.x) with keys, comments and views."""
-    import duckdb
-    import pyarrow
+def _create_table(con, pkg: Package, name: str, late_key: bool) -> None:
+    """CREATE TABLE in the release database, with its comments (all tables are created before any is loaded:
+    DuckDB records a foreign key on both tables, so creating two tables that reference one table at once conflicts)."""
+    table = pkg.table(name)
+    con.execute(table_ddl(table, pkg, with_primary_key=not late_key).replace(f'CREATE TABLE "{name}"', f'CREATE TABLE rel."{name}"', 1))
+    con.execute(f"COMMENT ON TABLE rel.{q(name)} IS {lit(table.description or table.title)}")
+    for c in release_columns(table):
+        con.execute(f"COMMENT ON COLUMN rel.{q(name)}.{q(c.name)} IS {lit(c.description)}")
 
-    parquet = path.parent / "parquet"  # rows come from the Parquet files just written, so the two cannot differ
-    con.execute(f"ATTACH {lit(str(path))} AS rel (STORAGE_VERSION 'v1.0.0')")
-    referenced = {fk["reference"].get("resource") or t.name for t in pkg.tables.values() for fk in t.foreign_keys}
-    for name in _insert_order(pkg):
-        table = pkg.table(name)
-        # a key nothing references is built after the bulk load: about twice as fast as indexing row by row
-        late_key = name not in referenced and bool(table.primary_key)
-        con.execute(table_ddl(table, pkg, with_primary_key=not late_key).replace(f'CREATE TABLE "{name}"', f'CREATE TABLE rel."{name}"', 1))
+
+def _load_table(con, pkg: Package, name: str, holder: list, parquet: Path, wait_for: list, late_key: bool, slots, ddl_lock) -> None:
+    """One table: its Parquet file, then (once the tables it references are loaded) its rows in the DuckDB file,
+    read back from that Parquet file so the two artifacts cannot differ."""
+    import pyarrow.parquet as pq
+
+    table = pkg.table(name)
+    path = parquet / f"{name}.parquet"
+    try:
+        pq.write_table(holder.pop(), path, compression="zstd", write_statistics=True, use_dictionary=True)
+    finally:
+        slots.release()  # the Arrow copy is gone (or the write failed): the next table may be taken
+    for future in wait_for:
+        future.result()
+    cur = con.cursor()  # a connection of its own: independent tables load side by side
+    try:
         self_fk = [fk for fk in table.foreign_keys if (fk["reference"].get("resource") or name) == name]
         if self_fk:
             # a self-referencing key needs parents inserted before children: one level of the tree at a time
             child, parent = self_fk[0]["fields"][0], self_fk[0]["reference"]["fields"][0]
-            con.execute(f"CREATE TEMP TABLE pending AS SELECT * FROM read_parquet({lit(str(parquet / (name + '.parquet')))})")
-            while con.execute("SELECT count(*) FROM pending").fetchone()[0]:
-                moved = con.execute(
+            cur.execute(f"CREATE TEMP TABLE pending AS SELECT * FROM read_parquet({lit(str(path))})")
+            while cur.execute("SELECT count(*) FROM pending").fetchall()[0][0]:
+                moved = cur.execute(
                     f"INSERT INTO rel.{q(name)} SELECT * FROM pending p WHERE p.{q(child)} IS NULL OR p.{q(child)} IN (SELECT {q(parent)} FROM rel.{q(name)})"
-                ).fetchone()[0]
-                con.execute(f"DELETE FROM pending WHERE {q(table.primary_key[0])} IN (SELECT {q(table.primary_key[0])} FROM rel.{q(name)})")
+                ).fetchall()[0][0]
+                cur.execute(f"DELETE FROM pending WHERE {q(table.primary_key[0])} IN (SELECT {q(table.primary_key[0])} FROM rel.{q(name)})")
                 if not moved:
                     raise RuntimeError(f"{name}: parent references do not resolve")
-            con.execute("DROP TABLE pending")
+            cur.execute("DROP TABLE pending")
         else:
-            con.execute(f"INSERT INTO rel.{q(name)} SELECT * FROM read_parquet({lit(str(parquet / (name + '.parquet')))})")
+            cur.execute(f"INSERT INTO rel.{q(name)} SELECT * FROM read_parquet({lit(str(path))})")
         if late_key:
-            con.execute(f"ALTER TABLE rel.{q(name)} ADD {primary_key_ddl(table)}")
-        con.execute(f"COMMENT ON TABLE rel.{q(name)} IS {lit(table.description or table.title)}")
-        for c in release_columns(table):
-            con.execute(f"COMMENT ON COLUMN rel.{q(name)}.{q(c.name)} IS {lit(c.description)}")
+            with ddl_lock:  # catalog changes one at a time
+                cur.execute(f"ALTER TABLE rel.{q(name)} ADD {primary_key_ddl(table)}")
+    finally:
+        cur.close()
+
+
+def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> dict[str, int]:
+    """Parquet files (zstd, sorted by key, typed and described from the schema) and a DuckDB file in the
+    v1.0.0 storage format (opens in DuckDB 1.x and 2.x) with keys, comments and views.
+
+    Tables are taken from the release views on this connection (at most two held in memory at a time);
+    each is then written by a worker thread that waits only for the tables its foreign keys point at,
+    so independent tables load side by side (DuckDB checks foreign keys and builds key indexes mostly
+    on one core).
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    parquet = out / "parquet"
+    parquet.mkdir(parents=True, exist_ok=True)
+    con.execute(f"ATTACH {lit(str(out / DUCKDB_FILE))} AS rel (STORAGE_VERSION 'v1.0.0')")
+    referenced = {fk["reference"].get("resource") or t.name for t in pkg.tables.values() for fk in t.foreign_keys}
+    # a key nothing references is built after the bulk load: about twice as fast as indexing row by row
+    late = {name: name not in referenced and bool(t.primary_key) for name, t in pkg.tables.items()}
+    counts: dict[str, int] = {}
+    loaded: dict = {}
+    slots, ddl_lock = threading.Semaphore(2), threading.Lock()
+    try:
+        for name in _insert_order(pkg):
+            _create_table(con, pkg, name, late[name])
+        with ThreadPoolExecutor(max_workers=len(pkg.tables)) as pool:
+            # the biggest tables first (each after the tables it references): the longest chain starts soonest
+            for name in _load_order(pkg, {n: con.execute(f"SELECT count(*) FROM {q('typed_' + n)}").fetchall()[0][0] for n in pkg.tables}):
+                table = pkg.table(name)
+                slots.acquire()
+                data = con.sql(f"SELECT * FROM {q('release_' + name)}").to_arrow_table().cast(arrow_schema(table))
+                counts[name] = data.num_rows
+                targets = {fk["reference"].get("resource") or name for fk in table.foreign_keys} - {name}
+                waits = [loaded[t] for t in targets if t in loaded]
+                loaded[name] = pool.submit(_load_table, con, pkg, name, [data], parquet, waits, late[name], slots, ddl_lock)
+                del data
+            for future in loaded.values():
+                future.result()
+        write_database_extras(con, info, counts, diffs)
+    finally:
+        con.execute("USE memory")
+        con.execute("DETACH DATABASE IF EXISTS rel")
+    return counts
+
+
+def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: list) -> None:
+    """Views, release_info and release_changes in the attached release database."""
+    import duckdb
+    import pyarrow
+
     con.execute("USE rel")
     for view, (doc, sql) in VIEWS.items():
         con.execute(f"CREATE VIEW {q(view)} AS {sql}")
@@ -256,8 +325,6 @@ def write_duckdb(con, pkg: Package, path: Path, info: BuildInfo, counts: dict[st
     con.execute(
         "COMMENT ON TABLE release_info IS 'How and from what this release was built: version, source commit, build time, as-of date, row counts, tool versions.'"
     )
-    con.execute("USE memory")
-    con.execute("DETACH rel")
 
 
 def sha256(path: Path) -> str:
@@ -362,8 +429,7 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
     try:
         tmp.mkdir()
         create_release_views(con, pkg, info.as_of)
-        counts = write_parquet(con, pkg, tmp / "parquet")
-        write_duckdb(con, pkg, tmp / DUCKDB_FILE, info, counts, diffs or [])
+        counts = write_tables(con, pkg, tmp, info, diffs or [])
         write_descriptor(pkg, tmp, info)
         changes = diff_markdown(diffs, previous_label, f"this release ({info.version})") if diffs is not None else None
         (tmp / "NOTES.md").write_text(release_notes(con, pkg, info, counts, changes, previous_label), encoding="utf-8")
