@@ -198,6 +198,7 @@ def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> 
         if not parts:
             continue
         rows = _run(con, " UNION ALL ".join(parts))
+        con.execute(f"DROP TABLE IF EXISTS flagged_{table.name}")
         fk_targets: dict[str, list] = {}
         for line, column, code, value, detail in rows:
             if code == "foreign-key":

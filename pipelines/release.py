@@ -249,7 +249,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
     """Parquet files (zstd, sorted by key, typed and described from the schema) and a DuckDB file in the
     v1.0.0 storage format (opens in DuckDB 1.x and 2.x) with keys, comments and views.
 
-    Tables are taken from the release views on this connection (at most two held in memory at a time);
+    Tables are taken from the release views on this connection (one Arrow copy in memory at a time);
     each is then written by a worker thread that waits only for the tables its foreign keys point at,
     so independent tables load side by side (DuckDB checks foreign keys and builds key indexes mostly
     on one core).
@@ -265,7 +265,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
     late = {name: name not in referenced and bool(t.primary_key) for name, t in pkg.tables.items()}
     counts: dict[str, int] = {}
     loaded: dict = {}
-    slots, ddl_lock = threading.Semaphore(2), threading.Lock()
+    slots, ddl_lock = threading.Semaphore(1), threading.Lock()
     try:
         for name in _insert_order(pkg):
             _create_table(con, pkg, name, late[name])
