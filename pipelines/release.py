@@ -181,23 +181,6 @@ def _load_order(pkg: Package, rows: dict[str, int]) -> list[str]:
     return order
 
 
-def _insert_order(pkg: Package) -> list[str]:
-    """Tables ordered so that every foreign key's target is loaded first."""
-    order: list[str] = []
-    pending = dict(pkg.tables)
-    while pending:
-        for name, table in list(pending.items()):
-            targets = {fk["reference"].get("resource") or name for fk in table.foreign_keys} - {name}
-            if targets <= set(order):
-                order.append(name)
-                del pending[name]
-                break
-        else:
-            order.extend(pending)
-            break
-    return order
-
-
 def _create_table(con, pkg: Package, name: str, late_key: bool) -> None:
     """CREATE TABLE in the release database, with its comments (all tables are created before any is loaded:
     DuckDB records a foreign key on both tables, so creating two tables that reference one table at once conflicts)."""
@@ -267,7 +250,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
     loaded: dict = {}
     slots, ddl_lock = threading.Semaphore(1), threading.Lock()
     try:
-        for name in _insert_order(pkg):
+        for name in _load_order(pkg, {}):
             _create_table(con, pkg, name, late[name])
         with ThreadPoolExecutor(max_workers=len(pkg.tables)) as pool:
             # the biggest tables first (each after the tables it references): the longest chain starts soonest
