@@ -255,7 +255,7 @@ def reviewable_tables(pkg: Package) -> list[str]:
 
 def referenced_tables(pkg: Package) -> set[str]:
     """Tables whose ids other rows refer to: foreign-key targets and the tables citations and reviews point into."""
-    targets = {fk["reference"].get("resource") or t.name for t in pkg.tables.values() for fk in t.foreign_keys}
+    targets = {t.fk_target(fk) for t in pkg.tables.values() for fk in t.foreign_keys}
     for holder in ("citations", "reviews"):
         if holder in pkg.tables and "table_name" in pkg.table(holder).field_names:
             targets |= set(pkg.table(holder).field("table_name").enum or [])

@@ -64,6 +64,15 @@ class Table:
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    def fk_target(self, fk: dict) -> str:
+        """The table a foreign key points at (itself when the reference names no resource)."""
+        return fk["reference"].get("resource") or self.name
+
+    @property
+    def references(self) -> set[str]:
+        """Other tables this table's foreign keys point at."""
+        return {self.fk_target(fk) for fk in self.foreign_keys} - {self.name}
+
     def field(self, name: str) -> Field:
         for f in self.fields:
             if f.name == name:

@@ -166,15 +166,11 @@ def _load_order(pkg: Package, rows: dict[str, int]) -> list[str]:
     order: list[str] = []
     pending = dict(pkg.tables)
 
-    def needs(name: str) -> set[str]:
-        table = pkg.table(name)
-        return {fk["reference"].get("resource") or name for fk in table.foreign_keys} - {name}
-
     def weight(name: str) -> int:  # a table's rows plus those of every table waiting on it
-        return rows.get(name, 0) + sum(weight(n) for n in pkg.tables if name in needs(n) and n != name)
+        return rows.get(name, 0) + sum(weight(n) for n in pkg.tables if name in pkg.table(n).references)
 
     while pending:
-        ready = [n for n in pending if needs(n) <= set(order)] or list(pending)
+        ready = [n for n in pending if pkg.table(n).references <= set(order)] or list(pending)
         pick = max(ready, key=lambda n: (weight(n), n))
         order.append(pick)
         del pending[pick]
@@ -206,7 +202,7 @@ def _load_table(con, pkg: Package, name: str, holder: list, parquet: Path, wait_
         future.result()
     cur = con.cursor()  # a connection of its own: independent tables load side by side
     try:
-        self_fk = [fk for fk in table.foreign_keys if (fk["reference"].get("resource") or name) == name]
+        self_fk = [fk for fk in table.foreign_keys if table.fk_target(fk) == name]
         if self_fk:
             # a self-referencing key needs parents inserted before children: one level of the tree at a time
             child, parent = self_fk[0]["fields"][0], self_fk[0]["reference"]["fields"][0]
@@ -243,7 +239,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
     parquet = out / "parquet"
     parquet.mkdir(parents=True, exist_ok=True)
     con.execute(f"ATTACH {lit(str(out / DUCKDB_FILE))} AS rel (STORAGE_VERSION 'v1.0.0')")
-    referenced = {fk["reference"].get("resource") or t.name for t in pkg.tables.values() for fk in t.foreign_keys}
+    referenced = {t.fk_target(fk) for t in pkg.tables.values() for fk in t.foreign_keys}
     # a key nothing references is built after the bulk load: about twice as fast as indexing row by row
     late = {name: name not in referenced and bool(t.primary_key) for name, t in pkg.tables.items()}
     counts: dict[str, int] = {}
@@ -259,8 +255,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
                 slots.acquire()
                 data = con.sql(f"SELECT * FROM {q('release_' + name)}").to_arrow_table().cast(arrow_schema(table))
                 counts[name] = data.num_rows
-                targets = {fk["reference"].get("resource") or name for fk in table.foreign_keys} - {name}
-                waits = [loaded[t] for t in targets if t in loaded]
+                waits = [loaded[t] for t in table.references if t in loaded]
                 loaded[name] = pool.submit(_load_table, con, pkg, name, [data], parquet, waits, late[name], slots, ddl_lock)
                 del data
             for future in loaded.values():

@@ -134,6 +134,11 @@ def _views(con, prefix: str, table: Table, stored_line: bool) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + 'typed_' + table.name)} AS SELECT {line} AS {q(LINE)}{typed} FROM {cells}")
 
 
+def _typed_select(table: Table) -> str:
+    """The select-list tail that stores each non-text field's typed value beside its raw string."""
+    return "".join(f", {expr} AS {q(name)}" for name, expr in typed_columns(table))
+
+
 def _load_fast(con, path: Path, prefix: str, table: Table, ncols: int, newlines: int) -> bool:
     """Load with DuckDB's parallel CSV reader; False if it cannot be done exactly.
 
@@ -149,7 +154,7 @@ def _load_fast(con, path: Path, prefix: str, table: Table, ncols: int, newlines:
     cells = q(f"{prefix}cells_{table.name}")
     columns = "{" + ", ".join(f"{lit(f'c{i}')}: 'VARCHAR'" for i in range(ncols)) + "}"
     select = ", ".join(f"c{i} AS {q(names[i])}" if i < ncols else f"NULL::VARCHAR AS {q(names[i])}" for i in range(len(names)))
-    typed = "".join(f", {expr} AS {q(name)}" for name, expr in typed_columns(table))
+    typed = _typed_select(table)
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {cells} AS SELECT *{typed} FROM "
@@ -173,7 +178,7 @@ def _load_columns(con, prefix: str, table: Table, columns: list[list], lines: li
     arrays = [pa.array(columns[i], pa.string()) if i < len(columns) else pa.nulls(nrows, pa.string()) for i in range(len(names))]
     arrow = pa.Table.from_arrays([pa.array(lines, pa.int64()), *arrays], names=[LINE, *names])
     cells = f"{prefix}cells_{table.name}"
-    typed = "".join(f", {expr} AS {q(name)}" for name, expr in typed_columns(table))
+    typed = _typed_select(table)
     con.register(cells + "__arrow", arrow)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {q(cells)} AS SELECT *{typed} FROM {q(cells + '__arrow')}")
     con.unregister(cells + "__arrow")
