@@ -7,6 +7,7 @@ earlier releases and data/ untouched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -192,7 +193,6 @@ def _load_table(con, pkg: Package, name: str, holder: list, parquet: Path, wait_
     read back from that Parquet file so the two artifacts cannot differ."""
     import pyarrow.parquet as pq
 
-    table = pkg.table(name)
     path = parquet / f"{name}.parquet"
     try:
         pq.write_table(holder.pop(), path, compression="zstd", write_statistics=True, use_dictionary=True)
@@ -202,26 +202,42 @@ def _load_table(con, pkg: Package, name: str, holder: list, parquet: Path, wait_
         future.result()
     cur = con.cursor()  # a connection of its own: independent tables load side by side
     try:
-        self_fk = [fk for fk in table.foreign_keys if table.fk_target(fk) == name]
-        if self_fk:
-            # a self-referencing key needs parents inserted before children: one level of the tree at a time
-            child, parent = self_fk[0]["fields"][0], self_fk[0]["reference"]["fields"][0]
-            cur.execute(f"CREATE TEMP TABLE pending AS SELECT * FROM read_parquet({lit(str(path))})")
-            while cur.execute("SELECT count(*) FROM pending").fetchall()[0][0]:
-                moved = cur.execute(
-                    f"INSERT INTO rel.{q(name)} SELECT * FROM pending p WHERE p.{q(child)} IS NULL OR p.{q(child)} IN (SELECT {q(parent)} FROM rel.{q(name)})"
-                ).fetchall()[0][0]
-                cur.execute(f"DELETE FROM pending WHERE {q(table.primary_key[0])} IN (SELECT {q(table.primary_key[0])} FROM rel.{q(name)})")
-                if not moved:
-                    raise RuntimeError(f"{name}: parent references do not resolve")
-            cur.execute("DROP TABLE pending")
-        else:
-            cur.execute(f"INSERT INTO rel.{q(name)} SELECT * FROM read_parquet({lit(str(path))})")
-        if late_key:
-            with ddl_lock:  # catalog changes one at a time
-                cur.execute(f"ALTER TABLE rel.{q(name)} ADD {primary_key_ddl(table)}")
+        insert_rows(cur, pkg, name, path, late_key, ddl_lock)
     finally:
         cur.close()
+
+
+def insert_rows(cur, pkg: Package, name: str, path: Path, late_key: bool, ddl_lock=None) -> None:
+    """Insert a table's rows from its Parquet file into the attached release database (rel), where the
+    table exists with its keys: parents before children when the table references itself, and the
+    primary key added after the bulk load when late_key."""
+    table = pkg.table(name)
+    self_fk = [fk for fk in table.foreign_keys if table.fk_target(fk) == name]
+    if self_fk:
+        # a self-referencing key needs parents inserted before children: one level of the tree at a time
+        child, parent = self_fk[0]["fields"][0], self_fk[0]["reference"]["fields"][0]
+        cur.execute(f"CREATE TEMP TABLE pending AS SELECT * FROM read_parquet({lit(str(path))})")
+        while cur.execute("SELECT count(*) FROM pending").fetchall()[0][0]:
+            moved = cur.execute(
+                f"INSERT INTO rel.{q(name)} SELECT * FROM pending p WHERE p.{q(child)} IS NULL OR p.{q(child)} IN (SELECT {q(parent)} FROM rel.{q(name)})"
+            ).fetchall()[0][0]
+            cur.execute(f"DELETE FROM pending WHERE {q(table.primary_key[0])} IN (SELECT {q(table.primary_key[0])} FROM rel.{q(name)})")
+            if not moved:
+                raise RuntimeError(f"{name}: parent references do not resolve")
+        cur.execute("DROP TABLE pending")
+    else:
+        cur.execute(f"INSERT INTO rel.{q(name)} SELECT * FROM read_parquet({lit(str(path))})")
+    if late_key:
+        with ddl_lock or contextlib.nullcontext():  # catalog changes one at a time
+            cur.execute(f"ALTER TABLE rel.{q(name)} ADD {primary_key_ddl(table)}")
+
+
+def late_keys(pkg: Package) -> dict[str, bool]:
+    """Per table: add its primary key after the bulk load? Yes when no foreign key points at the table
+    (DuckDB needs the key in place before a referencing table is created); that is about twice as fast
+    as indexing row by row."""
+    referenced = {t.fk_target(fk) for t in pkg.tables.values() for fk in t.foreign_keys}
+    return {name: name not in referenced and bool(t.primary_key) for name, t in pkg.tables.items()}
 
 
 def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> dict[str, int]:
@@ -239,9 +255,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
     parquet = out / "parquet"
     parquet.mkdir(parents=True, exist_ok=True)
     con.execute(f"ATTACH {lit(str(out / DUCKDB_FILE))} AS rel (STORAGE_VERSION 'v1.0.0')")
-    referenced = {t.fk_target(fk) for t in pkg.tables.values() for fk in t.foreign_keys}
-    # a key nothing references is built after the bulk load: about twice as fast as indexing row by row
-    late = {name: name not in referenced and bool(t.primary_key) for name, t in pkg.tables.items()}
+    late = late_keys(pkg)
     counts: dict[str, int] = {}
     loaded: dict = {}
     slots, ddl_lock = threading.Semaphore(1), threading.Lock()

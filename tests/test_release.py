@@ -236,3 +236,32 @@ def test_release_opens_in_duckdb_1x_and_2x(release):
     new_version, new_count = new.stdout.split()
     assert old_version.startswith("1.") and new_version.startswith("2.")
     assert old_count == new_count and int(new_count) > 5
+
+
+def test_benchmark_script_runs_small(tmp_path):
+    """benchmarks/bench.py end to end on a small package (without the slow frictionless run)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench.py"), "--rows", "3000", "--skip-frictionless", "--keep", str(tmp_path / "pkg")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "model-atlas validate" in proc.stdout and "(exit 1: refused, the package has defects)" in proc.stdout
+    assert "on the same package without defects (exit 0" in proc.stdout
+    # the generated package really holds 3,000 models and the injected defects within that range
+    with open(tmp_path / "pkg" / "data" / "models.csv", encoding="utf-8") as fh:
+        assert sum(1 for _ in fh) == 3001
+
+
+def test_build_floor_script_loads_every_row(release):
+    """benchmarks/build_floor.py loads the release's Parquet files with and without keys and reports each table."""
+    script = REPO / "benchmarks" / "build_floor.py"
+    proc = subprocess.run([sys.executable, str(script), str(release)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: int(line.split()[1].replace(",", "")) for line in proc.stdout.splitlines()[1:-1]}
+    assert rows == {t: len(csv_rows(t)) for t in PKG.tables} | {"total": sum(len(csv_rows(t)) for t in PKG.tables)}
+    assert "the keys cost" in proc.stdout.splitlines()[-1]
+    missing = subprocess.run([sys.executable, str(script), str(release / "nope")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
