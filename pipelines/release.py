@@ -409,8 +409,11 @@ class ReleaseExists(Exception):
     pass
 
 
-def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None, previous_label: str | None = None) -> Path:
-    """Write a complete release into a temporary directory, then rename it into place."""
+def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None, previous_label: str | None = None, memory_limit: str | None = None) -> Path:
+    """Write a complete release into a temporary directory, then rename it into place.
+
+    memory_limit caps DuckDB's memory meanwhile (DuckDB's own default when None); data that does not
+    fit spills to a directory beside the release, which DuckDB removes when the connection closes."""
     final = out_dir / f"{RELEASE_PREFIX}{info.version}"
     if final.exists():
         raise ReleaseExists(f"{final} already exists; releases are immutable: choose a new --version or remove it")
@@ -418,6 +421,9 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
     tmp = out_dir / f".{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
+    con.execute(f"SET temp_directory = {lit(str(out_dir / f'.{final.name}.spill-{os.getpid()}'))}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {lit(memory_limit)}")
     try:
         tmp.mkdir()
         create_release_views(con, pkg, info.as_of)
@@ -431,6 +437,7 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
         except OSError as exc:
             raise ReleaseExists(f"{final} appeared while building (another build?): {exc}") from None
     finally:
+        con.execute("RESET memory_limit")
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -265,3 +265,25 @@ def test_build_floor_script_loads_every_row(release):
     assert "the keys cost" in proc.stdout.splitlines()[-1]
     missing = subprocess.run([sys.executable, str(script), str(release / "nope")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "not found" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_build_under_a_tight_memory_cap_gives_the_same_release(release, tmp_path):
+    """A --memory-limit near the least the real data can be built in: the same release, nothing left over."""
+    out = tmp_path / "dist"
+    capped = build(out, "--memory-limit", "64MB")
+    assert sorted(p.name for p in out.iterdir()) == [capped.name], "the spill directory is removed"
+    first = {line.split("  ")[1]: line for line in (release / "SHA256SUMS").read_text().splitlines()}
+    second = {line.split("  ")[1]: line for line in (capped / "SHA256SUMS").read_text().splitlines()}
+    for name in [n for n in first if n.startswith("parquet/")] + ["datapackage.json"]:
+        assert first[name] == second[name], name
+    assert run_cli("verify", str(capped)).returncode == 0
+
+
+def test_build_memory_limit_too_small_or_malformed(tmp_path):
+    out = tmp_path / "dist"
+    starved = run_cli("build", "--root", str(REPO), "--as-of", AS_OF, "--out", str(out), "--version", "9.9.8", "--memory-limit", "4MB")
+    assert starved.returncode == 2
+    assert "needs more memory than --memory-limit 4MB allows; nothing was written" in starved.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+    bad = run_cli("build", "--root", str(REPO), "--out", str(out), "--memory-limit", "lots")
+    assert bad.returncode == 2 and "'lots' is not a memory size" in bad.stderr
