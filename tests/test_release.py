@@ -37,6 +37,11 @@ def build(out: Path, *extra: str) -> Path:
     return out / "model-atlas-9.9.9"
 
 
+def checksums(release: Path) -> dict[str, str]:
+    """SHA256SUMS as {path: line}."""
+    return {line.split("  ")[1]: line for line in (release / "SHA256SUMS").read_text().splitlines()}
+
+
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
     return build(tmp_path_factory.mktemp("dist"))
@@ -143,8 +148,7 @@ def test_duckdb_keys_comments_views_and_release_info(release):
 
 def test_two_builds_are_byte_identical(release, tmp_path):
     again = build(tmp_path)
-    first = {line.split("  ")[1]: line for line in (release / "SHA256SUMS").read_text().splitlines()}
-    second = {line.split("  ")[1]: line for line in (again / "SHA256SUMS").read_text().splitlines()}
+    first, second = checksums(release), checksums(again)
     reproducible = [name for name in first if name.startswith("parquet/") or name == "datapackage.json"]
     assert len(reproducible) == len(PKG.tables) + 1
     for name in reproducible:
@@ -272,8 +276,7 @@ def test_build_under_a_tight_memory_cap_gives_the_same_release(release, tmp_path
     out = tmp_path / "dist"
     capped = build(out, "--memory-limit", "64MB")
     assert sorted(p.name for p in out.iterdir()) == [capped.name], "the spill directory is removed"
-    first = {line.split("  ")[1]: line for line in (release / "SHA256SUMS").read_text().splitlines()}
-    second = {line.split("  ")[1]: line for line in (capped / "SHA256SUMS").read_text().splitlines()}
+    first, second = checksums(release), checksums(capped)
     for name in [n for n in first if n.startswith("parquet/")] + ["datapackage.json"]:
         assert first[name] == second[name], name
     assert run_cli("verify", str(capped)).returncode == 0
