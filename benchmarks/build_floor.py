@@ -3,7 +3,7 @@
     python benchmarks/build_floor.py dist/model-atlas-<version> [--root .]
 
 Once with no constraints, once with the release's primary and foreign keys, created and loaded the
-way `model-atlas build` does it (same DDL, same insert code, same v1.0.0 storage), one table at a
+way `model-atlas build` does it (same DDL, same insert code, same storage format), one table at a
 time with a CHECKPOINT after each so every table pays for its own index writing. Prints wall and CPU
 seconds per table. The keyed load's CPU seconds, halved on this 2-core machine, are a floor under the
 build's DuckDB stage that no scheduling can beat; add validation to get a floor under the build.
@@ -26,22 +26,17 @@ def load(pkg, parquet: Path, keys: bool) -> dict[str, tuple[int, float, float]]:
     import duckdb
 
     from pipelines.checks import q
-    from pipelines.release import _create_table, _load_order, insert_rows, late_keys
-    from pipelines.release_schema import table_ddl
+    from pipelines.release import STORAGE_VERSION, _create_table, _load_order, insert_rows, late_keys
 
     rows = {n: duckdb.sql(f"SELECT count(*) FROM read_parquet('{parquet / (n + '.parquet')}')").fetchall()[0][0] for n in pkg.tables}
     late = late_keys(pkg)
     results = {}
     with tempfile.TemporaryDirectory(prefix="model-atlas-floor-") as tmp:
         con = duckdb.connect()
-        con.execute(f"ATTACH '{Path(tmp) / 'floor.duckdb'}' AS rel (STORAGE_VERSION 'v1.0.0')")
+        con.execute(f"ATTACH '{Path(tmp) / 'floor.duckdb'}' AS rel (STORAGE_VERSION '{STORAGE_VERSION}')")
         order = _load_order(pkg, rows)
         for name in order:
-            if keys:
-                _create_table(con, pkg, name, late[name])
-            else:
-                ddl = table_ddl(pkg.table(name), pkg, with_foreign_keys=False, with_primary_key=False)
-                con.execute(ddl.replace(f'CREATE TABLE "{name}"', f'CREATE TABLE rel."{name}"', 1))
+            _create_table(con, pkg, name, late[name], keys=keys)
         for name in order:
             path = parquet / f"{name}.parquet"
             wall, cpu = time.perf_counter(), time.process_time()

@@ -25,6 +25,7 @@ from pipelines.release_schema import DERIVED, arrow_schema, primary_key_ddl, rel
 
 RELEASE_PREFIX = "model-atlas-"
 DUCKDB_FILE = "model-atlas.duckdb"
+STORAGE_VERSION = "v1.0.0"  # the DuckDB file format every DuckDB 1.x and 2.x opens
 SIZE_BANDS = "CASE WHEN params_total IS NULL THEN NULL WHEN params_total < 1000000000 THEN 'small' WHEN params_total < 10000000000 THEN 'medium' WHEN params_total <= 100000000000 THEN 'large' ELSE 'very-large' END"
 
 
@@ -178,11 +179,13 @@ def _load_order(pkg: Package, rows: dict[str, int]) -> list[str]:
     return order
 
 
-def _create_table(con, pkg: Package, name: str, late_key: bool) -> None:
+def _create_table(con, pkg: Package, name: str, late_key: bool, keys: bool = True) -> None:
     """CREATE TABLE in the release database, with its comments (all tables are created before any is loaded:
-    DuckDB records a foreign key on both tables, so creating two tables that reference one table at once conflicts)."""
+    DuckDB records a foreign key on both tables, so creating two tables that reference one table at once conflicts).
+    keys=False leaves out every constraint (benchmarks/build_floor.py measures what they cost)."""
     table = pkg.table(name)
-    con.execute(table_ddl(table, pkg, with_primary_key=not late_key).replace(f'CREATE TABLE "{name}"', f'CREATE TABLE rel."{name}"', 1))
+    ddl = table_ddl(table, pkg, with_foreign_keys=keys, with_primary_key=keys and not late_key)
+    con.execute(ddl.replace(f'CREATE TABLE "{name}"', f'CREATE TABLE rel."{name}"', 1))
     con.execute(f"COMMENT ON TABLE rel.{q(name)} IS {lit(table.description or table.title)}")
     for c in release_columns(table):
         con.execute(f"COMMENT ON COLUMN rel.{q(name)}.{q(c.name)} IS {lit(c.description)}")
@@ -254,7 +257,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
 
     parquet = out / "parquet"
     parquet.mkdir(parents=True, exist_ok=True)
-    con.execute(f"ATTACH {lit(str(out / DUCKDB_FILE))} AS rel (STORAGE_VERSION 'v1.0.0')")
+    con.execute(f"ATTACH {lit(str(out / DUCKDB_FILE))} AS rel (STORAGE_VERSION {lit(STORAGE_VERSION)})")
     late = late_keys(pkg)
     counts: dict[str, int] = {}
     loaded: dict = {}
@@ -300,7 +303,7 @@ def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: l
         "duckdb_version": duckdb.__version__,
         "pyarrow_version": pyarrow.__version__,
         "model_atlas_version": __import__("pipelines").__version__,
-        "storage_version": "v1.0.0",
+        "storage_version": STORAGE_VERSION,
     }
     con.executemany("INSERT INTO release_info VALUES (?, ?)", sorted(rows.items()))
     con.execute("CREATE TABLE release_changes (table_name VARCHAR, row_id VARCHAR, change VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR)")
