@@ -179,8 +179,8 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="generate into this directory and keep it")
     args = parser.parse_args()
 
-    from pipelines.findings import Finding
-    from pipelines.reference import comparable, fast_as_frictionless
+    from pipelines.checks.reference import comparable, fast_as_frictionless
+    from pipelines.package.findings import Finding
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="model-atlas-bench-"))
     root.mkdir(parents=True, exist_ok=True)

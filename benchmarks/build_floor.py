@@ -25,8 +25,8 @@ def load(pkg, parquet: Path, keys: bool) -> dict[str, tuple[int, float, float]]:
     """{table: (rows, wall s, CPU s)} for loading every table into a new DuckDB file."""
     import duckdb
 
-    from pipelines.checks import q
-    from pipelines.release import STORAGE_VERSION, _create_table, _load_order, insert_rows, late_keys
+    from pipelines.package.sql import q
+    from pipelines.release.build import STORAGE_VERSION, _create_table, _load_order, insert_rows, late_keys
 
     rows = {n: duckdb.sql(f"SELECT count(*) FROM read_parquet('{parquet / (n + '.parquet')}')").fetchall()[0][0] for n in pkg.tables}
     late = late_keys(pkg)
@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=REPO, help="repository whose schemas built the release (default: this one)")
     args = parser.parse_args()
 
-    from pipelines.package import load_package
+    from pipelines.package.descriptor import load_package
 
     parquet = args.release / "parquet"
     if not parquet.is_dir():

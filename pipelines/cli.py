@@ -33,16 +33,16 @@ def _as_of(text: str) -> date:
 
 
 def _print_package_error(exc, fmt: str = "human") -> int:
-    from pipelines.findings import FORMATS
+    from pipelines.package.findings import FORMATS
 
     print(FORMATS[fmt](exc.findings, "datapackage.json"), file=sys.stdout if fmt != "human" else sys.stderr)
     return EXIT_USAGE
 
 
 def cmd_validate(args) -> int:
-    from pipelines.findings import FORMATS
-    from pipelines.package import PackageError
-    from pipelines.validate import validate
+    from pipelines.checks.validate import validate
+    from pipelines.package.descriptor import PackageError
+    from pipelines.package.findings import FORMATS
 
     try:
         report = validate(args.root, args.as_of, changed_since=args.changed_since)
@@ -58,11 +58,11 @@ def cmd_validate(args) -> int:
 def cmd_build(args) -> int:
     import duckdb
 
-    from pipelines.diff import SnapshotError
-    from pipelines.findings import format_human
-    from pipelines.package import PackageError, load_package
-    from pipelines.release import ReleaseExists, build_info, build_release
-    from pipelines.validate import connect_checked
+    from pipelines.checks.validate import connect_checked
+    from pipelines.package.descriptor import PackageError, load_package
+    from pipelines.package.findings import format_human
+    from pipelines.package.snapshot import SnapshotError
+    from pipelines.release.build import ReleaseExists, build_info, build_release
 
     try:
         pkg = load_package(args.root)
@@ -79,7 +79,8 @@ def cmd_build(args) -> int:
     diffs, label = None, None
     try:
         if args.previous:
-            from pipelines.diff import current_snapshot, derived_column_names, diff_snapshots, load_git_snapshot, load_release_snapshot
+            from pipelines.package.snapshot import diff_snapshots, load_git_snapshot, load_release_snapshot
+            from pipelines.release.changes import current_snapshot, derived_column_names
 
             prev = Path(args.previous)
             if prev.is_dir():  # compare released tables with released tables
@@ -110,7 +111,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from pipelines.release import verify_release
+    from pipelines.release.build import verify_release
 
     release = Path(args.release)
     if not release.is_dir():
@@ -132,7 +133,7 @@ def latest_release(out: Path) -> Path | None:
 
 
 def cmd_query(args) -> int:
-    from pipelines.query import QueryError, print_result, run_query
+    from pipelines.release.query import QueryError, print_result, run_query
 
     release = Path(args.release) if args.release else latest_release(Path("dist"))
     if release is None or not (release / "model-atlas.duckdb").is_file():
@@ -150,8 +151,9 @@ def cmd_query(args) -> int:
 def cmd_diff(args) -> int:
     import duckdb
 
-    from pipelines.diff import SnapshotError, diff_markdown, diff_snapshots, load_git_snapshot, load_package_snapshot
-    from pipelines.package import PackageError, load_package
+    from pipelines.package.descriptor import PackageError, load_package
+    from pipelines.package.snapshot import SnapshotError, diff_snapshots, load_git_snapshot, load_package_snapshot
+    from pipelines.release.changes import diff_markdown
 
     try:
         pkg = load_package(args.root)
@@ -168,8 +170,8 @@ def cmd_diff(args) -> int:
 
 
 def cmd_stale(args) -> int:
-    from pipelines.package import PackageError, load_package
-    from pipelines.stale import stale_report
+    from pipelines.contrib.stale import stale_report
+    from pipelines.package.descriptor import PackageError, load_package
 
     try:
         pkg = load_package(args.root)
@@ -180,7 +182,7 @@ def cmd_stale(args) -> int:
 
 
 def cmd_new(args) -> int:
-    from pipelines.new import NewRowError, new_rows
+    from pipelines.contrib.new import NewRowError, new_rows
 
     try:
         out = new_rows(Path(args.root), args.what, args.id, args.name, args.append, today=args.date or date.today())
@@ -192,8 +194,8 @@ def cmd_new(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from pipelines.fmt import format_package
-    from pipelines.package import PackageError, load_package
+    from pipelines.contrib.fmt import format_package
+    from pipelines.package.descriptor import PackageError, load_package
 
     try:
         pkg = load_package(args.root)

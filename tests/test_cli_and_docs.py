@@ -43,13 +43,13 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
 
 
 def test_generated_docs_are_current():
-    proc = subprocess.run([sys.executable, "-m", "pipelines.docs", "--check"], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr + "\nregenerate with: python -m pipelines.docs"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.contrib.docs", "--check"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr + "\nregenerate with: python -m pipelines.contrib.docs"
 
 
 def test_cookbook_has_at_least_twelve_queries_with_output():
     text = (REPO / "docs" / "queries.md").read_text()
-    from pipelines.docs import BLOCK
+    from pipelines.contrib.docs import BLOCK
 
     blocks = BLOCK.findall(text)
     assert len(blocks) >= 12
@@ -57,7 +57,7 @@ def test_cookbook_has_at_least_twelve_queries_with_output():
 
 
 def test_data_dictionary_lists_every_schema_field():
-    from pipelines.package import load_package
+    from pipelines.package.descriptor import load_package
 
     text = (REPO / "docs" / "data-dictionary.md").read_text()
     for table in load_package(REPO).tables.values():

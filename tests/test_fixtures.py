@@ -12,11 +12,11 @@ from conftest import AS_OF, DEFECT_NAMES, DEFECTS, FIXTURES, REPO, defect_packag
 sys.path.insert(0, str(FIXTURES))
 import catalogue  # noqa: E402
 
-from pipelines.findings import (
+from pipelines.checks.reference import comparable, fast_as_frictionless, frictionless_findings, pandera_findings
+from pipelines.package.findings import (
     RULES,  # noqa: E402
     Finding,  # noqa: E402
 )
-from pipelines.reference import comparable, fast_as_frictionless, frictionless_findings, pandera_findings  # noqa: E402
 
 
 def _tuples(report: dict) -> set[tuple]:
@@ -76,7 +76,7 @@ def test_fast_engine_agrees_with_reference(name, tmp_path):
         assert mine == theirs
         assert mine, "a schema fixture must produce a schema finding"
     else:
-        row_codes = {r.code for r in __import__("pipelines.rules", fromlist=["ROW_RULES"]).ROW_RULES}
+        row_codes = {r.code for r in __import__("pipelines.checks.rules", fromlist=["ROW_RULES"]).ROW_RULES}
         mine = {(f["file"], f["line"], f["column"], f["code"]) for f in ours if f["code"] in row_codes}
         theirs = {(f.file, f.line, f.column, f.code) for f in pandera_findings(root, date.fromisoformat(AS_OF))}
         assert mine == theirs

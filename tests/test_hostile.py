@@ -18,9 +18,9 @@ from conftest import AS_OF, REPO, run_cli, valid_package
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.findings import RULES
-from pipelines.package import PackageError, load_package
-from pipelines.validate import validate
+from pipelines.checks.validate import validate
+from pipelines.package.descriptor import PackageError, load_package
+from pipelines.package.findings import RULES
 
 ROW_CODES = {c for c, r in RULES.items() if r.group in ("schema", "keys", "row", "safety") and c not in ("file-too-large",)}
 CATALOGUE_CASES = 0
@@ -182,7 +182,7 @@ def test_hostile_case_count_is_reported():
 
 def fail_on_rename(monkeypatch, n: int) -> None:
     """Make the n-th rename done by the writers fail, as a full disk would."""
-    from pipelines import fmt
+    from pipelines.contrib import fmt
 
     real_replace, calls = os.replace, []
 
@@ -196,7 +196,7 @@ def fail_on_rename(monkeypatch, n: int) -> None:
 
 
 def test_fmt_failure_mid_way_leaves_data_byte_identical(tmp_path, monkeypatch):
-    from pipelines import fmt
+    from pipelines.contrib import fmt
 
     (tmp_path / "pkg").mkdir()
     root = valid_package(tmp_path / "pkg")
@@ -212,7 +212,7 @@ def test_fmt_failure_mid_way_leaves_data_byte_identical(tmp_path, monkeypatch):
 
 
 def test_new_failure_leaves_every_table_as_it_was(tmp_path, monkeypatch):
-    from pipelines import new
+    from pipelines.contrib import new
 
     (tmp_path / "pkg").mkdir()
     root = valid_package(tmp_path / "pkg")
@@ -225,8 +225,8 @@ def test_new_failure_leaves_every_table_as_it_was(tmp_path, monkeypatch):
 
 
 def test_build_failure_leaves_earlier_release_and_no_partial_output(tmp_path, monkeypatch):
-    from pipelines import release
-    from pipelines.validate import connect_checked
+    from pipelines.checks.validate import connect_checked
+    from pipelines.release import build as release
 
     out = tmp_path / "dist"
     assert run_cli("build", "--root", str(REPO), "--as-of", AS_OF, "--out", str(out), "--version", "1.0.0").returncode == 0

@@ -205,8 +205,8 @@ cell = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_si
 def test_fmt_keeps_every_value_of_generated_tables(tmp_path, body):
     import tempfile
 
-    from pipelines.fmt import format_package
-    from pipelines.package import load_package
+    from pipelines.contrib.fmt import format_package
+    from pipelines.package.descriptor import load_package
 
     root = Path(tempfile.mkdtemp(dir=tmp_path))
     (root / "schemas").mkdir()

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import AS_OF, REPO, defect_package, run_cli
 
-from pipelines.package import load_package
-from pipelines.release_schema import release_columns
+from pipelines.package.descriptor import load_package
+from pipelines.release.schema import release_columns
 
 PKG = load_package(REPO)
 EPOCH = "1795392000"  # 2026-11-23T00:00:00Z

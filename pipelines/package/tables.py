@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.findings import Finding, did_you_mean
-from pipelines.package import Package, Table
-from pipelines.sql import lit, q, typed_columns, typed_ref
+from pipelines.package.descriptor import Package, Table
+from pipelines.package.findings import Finding, did_you_mean
+from pipelines.package.sql import lit, q, typed_columns, typed_ref
 
 LINE = "__line"
 DEFAULT_FILE_BYTES = 512 * 1024 * 1024

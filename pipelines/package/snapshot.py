@@ -1,4 +1,4 @@
-"""Row-level differences between two snapshots of the data: a git ref, a release directory or a working tree.
+"""Snapshots of the package's data: a git ref, a release directory or a working tree, and their row-level differences.
 
 Both snapshots are loaded into one DuckDB connection as views <prefix>_<table>; rows are matched on
 the primary key, and every changed field is reported old -> new. Schema changes (columns added,
@@ -15,9 +15,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.checks import q, register_tables
-from pipelines.package import Package, load_package
-from pipelines.tables import LINE, read_tables
+from pipelines.package.descriptor import Package, load_package
+from pipelines.package.sql import q
+from pipelines.package.tables import LINE, read_tables
 
 
 @dataclass
@@ -46,8 +46,7 @@ class SnapshotError(Exception):
 
 
 def load_package_snapshot(con, pkg: Package, prefix: str, label: str) -> Snapshot:
-    loaded, _ = read_tables(pkg, con, prefix=prefix + "_")
-    register_tables(con, loaded, prefix=prefix + "_")
+    read_tables(pkg, con, prefix=prefix + "_")
     tables = {}
     for name, table in pkg.tables.items():
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * EXCLUDE ({q(LINE)}) FROM {q(prefix + '_typed_' + name)}")
@@ -94,28 +93,6 @@ def load_git_snapshot(con, root: Path, ref: str, prefix: str) -> Snapshot:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def derived_column_names() -> set[str]:
-    from pipelines.release_schema import DERIVED
-
-    return {c.name for cols in DERIVED.values() for c in cols if c.name != "release_date"}
-
-
-def current_snapshot(con, pkg, as_of, release_form: bool = False):
-    """The data being built, as views new_<table>: CSV form, or release form (typed, derived columns)."""
-    from pipelines.release import create_release_views  # late: release imports this module
-    from pipelines.release_schema import release_columns
-
-    if release_form:
-        create_release_views(con, pkg, as_of)
-    tables = {}
-    for name, table in pkg.tables.items():
-        source = q("release_" + name) if release_form else f"(SELECT * EXCLUDE (__line) FROM {q('typed_' + name)})"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('new_' + name)} AS SELECT * FROM {source}")
-        cols = {c.name: c.type for c in release_columns(table)} if release_form else {f.name: f.type for f in table.fields}
-        tables[name] = {"key": list(table.primary_key), "columns": cols}
-    return Snapshot("this build", tables)
-
-
 def diff_snapshots(con, old: Snapshot, new: Snapshot, old_prefix: str = "old", new_prefix: str = "new", ignore: set[str] = frozenset()) -> list[TableDiff]:
     """Per table: keys added and removed, fields changed old -> new, and schema changes.
 
@@ -156,47 +133,3 @@ def diff_snapshots(con, old: Snapshot, new: Snapshot, old_prefix: str = "old", n
             d.changed = [tuple(r) for r in con.execute(" UNION ALL ".join(parts) + " ORDER BY k, col").fetchall()]
         out.append(d)
     return out
-
-
-LIST_LIMIT = 40
-
-
-def _keys(keys: list[str]) -> str:
-    shown = ", ".join(f"`{k}`" for k in keys[:LIST_LIMIT])
-    return shown + (f", and {len(keys) - LIST_LIMIT} more (the release_changes table lists all)" if len(keys) > LIST_LIMIT else "")
-
-
-def _cell(v) -> str:
-    return "(empty)" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def diff_markdown(diffs: list[TableDiff], old_label: str, new_label: str) -> str:
-    """Markdown for a PR summary or release notes; schema changes first and loud."""
-    lines = [f"Changes from {old_label} to {new_label}.", ""]
-    breaking = [(d.table, c) for d in diffs for c in d.columns_removed] + [(d.table, f"{c} ({a} -> {b})") for d in diffs for c, a, b in d.columns_retyped]
-    if breaking:
-        lines += ["### Schema changes that can break queries", ""]
-        lines += [f"- **BREAKING**: `{t}.{c}` removed or retyped" for t, c in breaking]
-        lines.append("")
-    added_cols = [(d.table, c) for d in diffs for c in d.columns_added]
-    if added_cols:
-        lines += ["### Columns added", ""] + [f"- `{t}.{c}`" for t, c in added_cols] + [""]
-    lines += ["| table | added | removed | changed rows |", "|---|---:|---:|---:|"]
-    for d in diffs:
-        lines.append(f"| {d.table} | {len(d.added)} | {len(d.removed)} | {len({c[0] for c in d.changed})} |")
-    lines.append("")
-    for d in diffs:
-        if not (d.added or d.removed or d.changed):
-            continue
-        lines += [f"### {d.table}", ""]
-        if d.added:
-            lines.append(f"Added ({len(d.added)}): " + _keys(d.added))
-            lines.append("")
-        if d.removed:
-            lines.append(f"Removed ({len(d.removed)}): " + _keys(d.removed))
-            lines.append("")
-        if d.changed:
-            lines += ["| row | field | old | new |", "|---|---|---|---|"]
-            lines += [f"| `{k}` | {c} | {_cell(a)} | {_cell(b)} |" for k, c, a, b in d.changed]
-            lines.append("")
-    return "\n".join(lines).rstrip() + "\n"

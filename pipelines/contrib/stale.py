@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipelines.checks import register_tables, stale_rows_sql
-from pipelines.package import Package
-from pipelines.tables import read_tables
+from pipelines.checks.engine import register_tables, stale_rows_sql
+from pipelines.package.descriptor import Package
+from pipelines.package.tables import read_tables
 
 
 def stale_rows(pkg: Package, as_of: date, include_due: bool = True) -> list[tuple]:
@@ -36,7 +36,7 @@ def stale_report(pkg: Package, as_of: date, fmt: str, include_due: bool = True) 
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += [f"| {t} | `{r}` | {c} | {d} | {who} | {age} | {s} |" for t, r, c, d, who, age, s in rows]
         return "\n".join(out) + "\n"
-    from pipelines.query import format_table
+    from pipelines.release.query import format_table
 
     if not rows:
         return f"no rows past their review policy at {as_of.isoformat()}\n"

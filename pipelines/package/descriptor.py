@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from pipelines.findings import Finding
+from pipelines.package.findings import Finding
 
 DESCRIPTOR = "datapackage.json"
 POLICY_KEY = "x-model-atlas"

@@ -6,8 +6,11 @@ Parquet types, DuckDB DDL and COMMENTs, and the release datapackage.json all com
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
-from pipelines.package import Field, Package, Table
+from pipelines.checks.engine import stale_rows_sql
+from pipelines.package.descriptor import Field, Package, Table
+from pipelines.package.sql import lit, q
 
 
 @dataclass(frozen=True)
@@ -118,3 +121,52 @@ def release_table_schema(table: Table) -> dict:
     if table.foreign_keys:
         schema["foreignKeys"] = [dict(fk) for fk in table.foreign_keys]
     return schema
+
+
+SIZE_BANDS = "CASE WHEN params_total IS NULL THEN NULL WHEN params_total < 1000000000 THEN 'small' WHEN params_total < 10000000000 THEN 'medium' WHEN params_total <= 100000000000 THEN 'large' ELSE 'very-large' END"
+
+
+def create_release_views(con, pkg: Package, as_of: date) -> None:
+    """release_<table>: typed rows plus derived columns, ready to write."""
+    status = (
+        stale_rows_sql(pkg, as_of)
+        or "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS row_id, NULL::DATE AS last_reviewed, NULL::VARCHAR AS confidence, NULL::VARCHAR AS status WHERE FALSE"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, lr.n_reviewers AS reviewers "
+        f"FROM ({status}) s LEFT JOIN latest_reviews lr USING (table_name, row_id)"
+    )
+    for name, table in pkg.tables.items():
+        exprs = []
+        derived_names = {c.name for c in DERIVED.get(name, ())}
+        pk = table.primary_key[0] if table.primary_key else None
+        for c in release_columns(table):
+            if c.name == "release_date" and name == "models":
+                exprs.append("CAST(CASE WHEN length(t.release_date) = 7 THEN t.release_date || '-01' ELSE t.release_date END AS DATE) AS release_date")
+            elif c.name == "release_date_precision":
+                exprs.append("CASE WHEN t.release_date IS NULL THEN NULL WHEN length(t.release_date) = 7 THEN 'month' ELSE 'day' END AS release_date_precision")
+            elif c.name == "size_band":
+                exprs.append(SIZE_BANDS.replace("params_total", "t.params_total") + " AS size_band")
+            elif c.name in ("confidence", "last_reviewed") and c.name in derived_names:
+                exprs.append(f"rs.{q(c.name)} AS {q(c.name)}")
+            elif c.name == "reviewers":
+                exprs.append("coalesce(rs.reviewers, 0) AS reviewers")
+            elif c.name == "review_status":
+                exprs.append("rs.status AS review_status")
+            elif c.name == "stale":
+                exprs.append("coalesce(rs.status = 'stale', FALSE) AS stale")
+            elif c.type == "list":
+                exprs.append(
+                    f"CASE WHEN t.{q(c.name)} IS NULL THEN NULL ELSE list_transform(string_split(t.{q(c.name)}, '|'), lambda x: trim(x)) END AS {q(c.name)}"
+                )
+            else:
+                exprs.append(f"t.{q(c.name)}")
+        join = ""
+        if name in ("models", "classes"):
+            join = f"LEFT JOIN review_state rs ON rs.table_name = {lit(name)} AND rs.row_id = t.{q(pk)}"
+        elif name in ("model_classes", "model_relations"):
+            join = "LEFT JOIN review_state rs ON rs.table_name = 'models' AND rs.row_id = t.model_id"
+        elif name == "citations":
+            join = "LEFT JOIN review_state rs ON rs.table_name = t.table_name AND rs.row_id = t.row_id"
+        order = ", ".join(f"t.{q(k)}" for k in table.primary_key)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('release_' + name)} AS SELECT {', '.join(exprs)} FROM {q('typed_' + name)} t {join} ORDER BY {order}")

@@ -9,8 +9,8 @@ import unicodedata
 from datetime import date
 from pathlib import Path
 
-from pipelines.fmt import write_files_atomic
-from pipelines.package import load_package
+from pipelines.contrib.fmt import write_files_atomic
+from pipelines.package.descriptor import load_package
 
 
 class NewRowError(Exception):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pipelines.findings import Finding
-from pipelines.package import Package, load_package
+from pipelines.package.descriptor import Package, load_package
+from pipelines.package.findings import Finding
 
 
 @dataclass
@@ -29,8 +29,8 @@ def connect_checked(pkg: Package, as_of: date):
     """Load every table into an in-memory DuckDB and run all checks; returns (connection, loaded, findings)."""
     import duckdb
 
-    from pipelines import checks
-    from pipelines.tables import read_tables
+    from pipelines.checks import engine as checks
+    from pipelines.package.tables import read_tables
 
     con = duckdb.connect()
     loaded, findings = read_tables(pkg, con)
@@ -46,8 +46,8 @@ def connect_checked(pkg: Package, as_of: date):
 
 def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:
     """(table, row_id) of reviewable rows that changed since ref, directly or through their links."""
-    from pipelines.checks import q
-    from pipelines.diff import Snapshot, diff_snapshots, load_git_snapshot
+    from pipelines.package.snapshot import Snapshot, diff_snapshots, load_git_snapshot
+    from pipelines.package.sql import q
 
     for name in pkg.tables:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q('new_' + name)} AS SELECT * EXCLUDE (__line) FROM {q('typed_' + name)}")
@@ -71,7 +71,7 @@ def validate(root: Path | str = ".", as_of: date | None = None, changed_since: s
     With changed_since (a git ref), staleness is enforced only on rows the change touches; other
     stale rows are reported as warnings so nobody is blocked by someone else's review backlog.
     """
-    from pipelines.diff import SnapshotError
+    from pipelines.package.snapshot import SnapshotError
 
     pkg = load_package(root)
     con, loaded, findings = connect_checked(pkg, as_of or date.today())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.checks import q
+from pipelines.package.sql import q
 
 
 def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None, previous_label: str | None) -> str:

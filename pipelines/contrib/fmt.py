@@ -12,8 +12,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from pipelines.package import Package, Table
-from pipelines.tables import check_bytes, check_header
+from pipelines.package.descriptor import Package, Table
+from pipelines.package.tables import check_bytes, check_header
 
 STRUCTURAL = {
     "encoding",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipelines.package import Field, Table
+from pipelines.package.descriptor import Field, Table
 
 TRUE_VALUES = ("true", "True", "TRUE", "1")
 FALSE_VALUES = ("false", "False", "FALSE", "0")

@@ -10,13 +10,12 @@ import json
 import re
 from datetime import date
 
-from pipelines.findings import Finding, did_you_mean
-from pipelines.package import Field, Package, Table
-from pipelines.rules import ROW_RULES
-from pipelines.sql import cast_sql, lit, needs_cast, q, typed_ref
-from pipelines.tables import LINE, LoadedTable
+from pipelines.checks.rules import ROW_RULES
+from pipelines.package.descriptor import Field, Package, Table
+from pipelines.package.findings import Finding, did_you_mean
+from pipelines.package.sql import cast_sql, lit, needs_cast, q, typed_ref
+from pipelines.package.tables import LINE, LoadedTable
 
-# control characters (but tab, LF, CR) and the bidirectional marks and overrides used in Trojan Source attacks
 CONTROL_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x7F), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069))
 CONTROL_RE = "[" + "".join(f"\\x{{{a:04X}}}-\\x{{{b:04X}}}" for a, b in CONTROL_RANGES) + "]"  # RE2, for DuckDB
 # pairs folded together when comparing ids for look-alikes (digit/letter and multi-letter confusions)

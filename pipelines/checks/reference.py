@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from pipelines.findings import RULES, Finding
-from pipelines.package import load_package
-from pipelines.rules import ROW_RULES
+from pipelines.checks.rules import ROW_RULES
+from pipelines.package.descriptor import load_package
+from pipelines.package.findings import RULES, Finding
 
-# frictionless error type -> the fast engine's codes that map to it
 FRICTIONLESS_TO_CODES: dict[str, set[str]] = {}
 for _code, _rule in RULES.items():
     if _rule.frictionless:

@@ -1,7 +1,7 @@
 """Generated documentation: the data dictionary (from schemas/) and the outputs in the SQL cookbook.
 
-python -m pipelines.docs            regenerate docs/data-dictionary.md and the cookbook outputs
-python -m pipelines.docs --check    exit 1 if either is out of date (the tests run this)
+python -m pipelines.contrib.docs            regenerate docs/data-dictionary.md and the cookbook outputs
+python -m pipelines.contrib.docs --check    exit 1 if either is out of date (the tests run this)
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipelines.package import Package, load_package
-from pipelines.release_schema import release_columns
+from pipelines.package.descriptor import Package, load_package
+from pipelines.release.schema import release_columns
 
 COOKBOOK_AS_OF = "2026-11-23"
 BLOCK = re.compile(r"```sql\n(?P<sql>.*?)```\n\n```text\n(?P<out>.*?)```", re.S)
 
 
 def data_dictionary(pkg: Package) -> str:
-    out = ["# Data dictionary", "", "Generated from `schemas/` by `python -m pipelines.docs`; do not edit by hand.", ""]
+    out = ["# Data dictionary", "", "Generated from `schemas/` by `python -m pipelines.contrib.docs`; do not edit by hand.", ""]
     conf = pkg.root / "data" / "confidence_levels.csv"
     for name, table in pkg.tables.items():
         out += [f"## {name}", "", table.description, "", f"File: `{table.path}`. Primary key: `{', '.join(table.primary_key)}`.", ""]
@@ -58,7 +58,7 @@ def data_dictionary(pkg: Package) -> str:
 
 def render_cookbook(text: str, release: Path) -> str:
     """The cookbook with every output block replaced by what its query prints now."""
-    from pipelines.query import format_table, run_query
+    from pipelines.release.query import format_table, run_query
 
     def run(m):
         columns, rows = run_query(release / "model-atlas.duckdb", m["sql"])
@@ -91,7 +91,7 @@ def main(argv: list[str]) -> int:
     stale = [p for p, text in targets.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if check:
         for p in stale:
-            print(f"{p} is out of date; regenerate with: python -m pipelines.docs")
+            print(f"{p} is out of date; regenerate with: python -m pipelines.contrib.docs")
         return 1 if stale else 0
     for p in stale:
         p.write_text(targets[p], encoding="utf-8")
