@@ -30,6 +30,7 @@ def connect_checked(pkg: Package, as_of: date):
     import duckdb
 
     from pipelines.checks import engine as checks
+    from pipelines.checks.taxonomy import check_taxonomy
     from pipelines.package.tables import read_tables
 
     con = duckdb.connect()
@@ -39,6 +40,7 @@ def connect_checked(pkg: Package, as_of: date):
     findings += checks.check_schema_and_keys(con, pkg, loaded)
     findings += checks.check_row_rules(con, loaded, as_of)
     findings += checks.check_cross_table(con, pkg, loaded, as_of)
+    findings += check_taxonomy(con, pkg, loaded)
     findings += checks.check_staleness(con, pkg, loaded, as_of)
     findings += checks.check_safety(con, pkg, loaded)
     return con, loaded, findings

@@ -113,7 +113,7 @@ class Tables:
 
     def texts(self) -> dict[Path, str]:
         out = {}
-        for name, n in self.added.items():
+        for name, _n in self.added.items():
             table = self.pkg.table(name)
             rows = [[r[f] for f in table.field_names] for r in self.rows[name]]
             out[self.pkg.root / table.path] = canonical_text(rows, table)
