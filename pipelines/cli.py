@@ -89,7 +89,7 @@ def cmd_build(args) -> int:
             else:  # compare the CSV tables at a git ref with the CSV tables now
                 old = load_git_snapshot(con, pkg.root, args.previous, "old")
                 new = current_snapshot(con, pkg, info.as_of)
-            diffs, label = diff_snapshots(con, old, new, ignore=derived_column_names()), old.label
+            diffs, label = diff_snapshots(con, old, new, ignore=derived_column_names(pkg)), old.label
         final = build_release(pkg, con, Path(args.out), info, diffs, label, memory_limit=args.memory_limit)
     except ReleaseExists as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -115,13 +115,13 @@ def check_taxonomy(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Fi
             f"JOIN typed_models m ON m.model_id = mi.model_id WHERE r.kind = {lit(kind)} AND m.{column} IS NOT NULL AND r.value IS NOT NULL AND {cond} ORDER BY 1",
             "{0} states " + column + " {1}, but members of {2} " + says + " {3} (rule {4})",
         )
-    # 5. mixture of experts: fewer parameters active than total
+    # 5. mixture of experts: fewer parameters active than total (more than total is already a row rule)
     emit(
         "models",
         "params_active",
         "class-implication",
-        "SELECT m.__line, m.model_id, m.params_active, m.params_total FROM typed_models m WHERE m.params_active IS NOT NULL "
-        "AND m.params_total IS NOT NULL AND m.params_active >= m.params_total",
+        "SELECT m.__line, m.model_id, m.params_active, m.params_total FROM typed_models m "
+        f"WHERE m.params_active = m.params_total AND m.model_id IN (SELECT model_id FROM member_in WHERE class_id = {lit(pkg.policy.get('sparse_class', 'mixture-of-experts'))})",
         "{0} is sparse, so params_active ({1}) must be below params_total ({2})",
     )
     # 6. the tree: a parent on another facet must be declared; an alias names one class unless declared ambiguous

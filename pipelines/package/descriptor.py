@@ -70,6 +70,7 @@ class Table:
     primary_key: tuple[str, ...]
     foreign_keys: tuple[dict, ...]
     review_from: tuple = ()  # x-review-from: where a row takes its confidence from, as sorted (key, value) pairs
+    ext: dict = field(default_factory=dict, compare=False, hash=False)  # the schema's table-level project extensions (x-...)
 
     @property
     def field_names(self) -> list[str]:
@@ -211,6 +212,7 @@ def load_package(root: Path | str = ".") -> Package:
             primary_key=tuple([pk] if isinstance(pk, str) else pk),
             foreign_keys=tuple(schema.get("foreignKeys", [])),
             review_from=tuple(sorted(schema.get("x-review-from", {}).items())),
+            ext={k: v for k, v in schema.items() if k.startswith("x-")},
         )
     if any(f.code in ("descriptor-json", "path-outside-package", "descriptor-path", "schema-missing") for f in findings):
         raise PackageError(findings)
