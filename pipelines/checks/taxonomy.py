@@ -207,7 +207,7 @@ def check_model_links(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list
         "SELECT h.__line, h.model_id, h.field, h.value, coalesce(cur, '(empty)') FROM ("
         "  SELECT *, row_number() OVER (PARTITION BY model_id, field ORDER BY effective_on DESC) AS k FROM typed_fact_history) h "
         f"JOIN raw_models m ON m.model_id = h.model_id CROSS JOIN LATERAL (SELECT CASE h.field {current} END AS cur) "
-        "WHERE h.k = 1 AND cur IS DISTINCT FROM h.value ORDER BY 1",
+        f"WHERE h.k = 1 AND h.field IN ({', '.join(lit(f) for f in facts)}) AND cur IS DISTINCT FROM h.value ORDER BY 1",
         "the latest value of {0}.{1} in fact_history is {2}, but models says {3}",
     )
     for table in ("models", "architectures"):
