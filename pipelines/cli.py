@@ -249,6 +249,33 @@ def cmd_ingest(args) -> int:
     return EXIT_FINDINGS if report.conflicts else EXIT_OK
 
 
+def cmd_site(args) -> int:
+    import time
+
+    from pipelines.site.build import SiteError, build_site
+
+    release = Path(args.release) if args.release else _newest_release(Path("dist"))
+    if release is None:
+        print("error: no release under dist/\n\nBuild one first: model-atlas build (or pass --release DIR).", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    started = time.perf_counter()
+    try:
+        counts = build_site(release, out)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"wrote {out}: {counts['pages']} pages, {counts['charts']} charts, {counts['bytes'] / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s from {release}"
+    )
+    return EXIT_OK
+
+
+def _newest_release(dist: Path) -> Path | None:
+    found = sorted((p for p in dist.glob("model-atlas-*") if (p / "model-atlas.duckdb").is_file()), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
 def _add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
 
@@ -381,6 +408,16 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("--dry-run", action="store_true", help="report what would be added; write nothing")
     _add_root(ig)
     ig.set_defaults(func=cmd_ingest)
+
+    si = sub.add_parser(
+        "site",
+        help="write a static catalog site (pages, charts, search) from a built release",
+        description="Render the site from a release's DuckDB file, descriptor and checksums, never from data/, so what people browse is what "
+        "they download. The output works from file:// and any static host.",
+    )
+    si.add_argument("--release", default=None, help="release directory (default: the newest under dist/)")
+    si.add_argument("--out", default="site", help="directory to write (replaced whole; default: site)")
+    si.set_defaults(func=cmd_site)
     return parser
 
 

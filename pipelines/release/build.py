@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from pipelines.checks.coverage import coverage
 from pipelines.package.descriptor import Package
 from pipelines.package.sql import lit, q
 from pipelines.release.changes import diff_markdown
@@ -250,15 +251,15 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
                 del data
             for future in loaded.values():
                 future.result()
-        write_database_extras(con, info, counts, diffs)
+        write_database_extras(con, info, counts, diffs, coverage(con, pkg))
     finally:
         con.execute("USE memory")
         con.execute("DETACH DATABASE IF EXISTS rel")
     return counts
 
 
-def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: list) -> None:
-    """Views, release_info and release_changes in the attached release database."""
+def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: list, fact_coverage: list | None = None) -> None:
+    """Views, release_info, release_changes and fact_coverage in the attached release database."""
     import duckdb
     import pyarrow
 
@@ -289,6 +290,19 @@ def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: l
         con.executemany("INSERT INTO release_changes VALUES (?, ?, ?, ?, ?, ?)", sorted(changes, key=lambda r: tuple(x or "" for x in r)))
     con.execute(
         "COMMENT ON TABLE release_changes IS 'Rows added, removed and changed (field, old -> new) since the previous release; empty when none was given.'"
+    )
+    con.execute(
+        "CREATE TABLE fact_coverage (table_name VARCHAR, field VARCHAR, models BIGINT, stated BIGINT, primary_cited BIGINT, "
+        "unpublished BIGINT, not_applicable BIGINT, unverified BIGINT, missing BIGINT, PRIMARY KEY (table_name, field))"
+    )
+    if fact_coverage:
+        con.executemany(
+            "INSERT INTO fact_coverage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.table, c.field, c.rows, c.stated, c.primary, c.unpublished, c.not_applicable, c.unverified, c.missing) for c in fact_coverage],
+        )
+    con.execute(
+        "COMMENT ON TABLE fact_coverage IS 'Per fact field: models that state it (and cite a primary source), whose gap is documented "
+        "(unpublished, not applicable, unverified), and that simply lack it; the same counts as model-atlas coverage.'"
     )
     con.execute(
         "COMMENT ON TABLE release_info IS 'How and from what this release was built: version, source commit, build time, as-of date, row counts, tool versions.'"
