@@ -353,6 +353,45 @@ def write_descriptor(pkg: Package, out: Path, info: BuildInfo) -> None:
     (out / "datapackage.json").write_text(json.dumps(release, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def dataset_card(pkg: Package, info: BuildInfo, counts: dict[str, int]) -> str:
+    """A Hugging Face dataset card: YAML front matter mapping each table to its Parquet file, then what the release is.
+
+    With it the release directory can be pushed to the Hub as it is, and `datasets.load_dataset(DIR, "models")` reads a table.
+    """
+    d = pkg.descriptor
+    licence = (d.get("licenses") or [{}])[0].get("name", "other").lower()
+    lines = ["---", f"license: {licence}", f"pretty_name: {json.dumps(d.get('title', 'Model Atlas'))}", "configs:"]
+    for name in pkg.tables:
+        lines += [f"  - config_name: {name}", "    data_files:", "      - split: train", f"        path: parquet/{name}.parquet"]
+        if name == "models":
+            lines.append("    default: true")
+    lines += ["tags:", "  - ai-models", "  - catalog", "  - provenance", "---", ""]
+    lines += [f"# {d.get('title', 'Model Atlas')} {info.version}", "", d.get("description", ""), ""]
+    lines += [f"Facts as of {info.as_of.isoformat()}, built from commit `{info.source_commit}`.", ""]
+    lines += ["| table | rows | what one row is |", "|---|---:|---|"]
+    lines += [f"| `{name}` | {counts.get(name, 0)} | {t.description} |" for name, t in pkg.tables.items()]
+    lines += [
+        "",
+        "Every model and class row carries `confidence` and `last_reviewed`, computed from the review log; the confidence levels "
+        "are defined in the `confidence_levels` table. `model-atlas.duckdb` holds the same tables with their keys and views; "
+        "`datapackage.json` lists every file with its size and sha256, and `NOTES.md` says what changed.",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        "@misc{model_atlas,",
+        "  title = {Model Atlas: a curated dataset of AI model classes and models},",
+        "  author = {{Model Atlas curators}},",
+        f"  year = {{{info.build_time.year}}},",
+        f"  version = {{{info.version}}},",
+        "  note = {Every fact cited to its source, with a confidence level and last review date}",
+        "}",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def write_checksums(out: Path) -> None:
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
     lines = [f"{sha256(p)}  {p.relative_to(out).as_posix()}" for p in files]
@@ -421,6 +460,7 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
         write_descriptor(pkg, tmp, info)
         changes = diff_markdown(diffs, previous_label, f"this release ({info.version})") if diffs is not None else None
         (tmp / "NOTES.md").write_text(release_notes(con, pkg, info, counts, changes, previous_label), encoding="utf-8")
+        (tmp / "README.md").write_text(dataset_card(pkg, info, counts), encoding="utf-8")
         write_checksums(tmp)
         try:
             os.rename(tmp, final)  # atomic on one filesystem; fails if another build got there first
