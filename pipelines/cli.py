@@ -323,7 +323,7 @@ def cmd_crosscheck(args) -> int:
     except CrosscheckError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(result_markdown(result, Path(args.export).name), end="")
+    print(result_markdown(result, Path(args.export).name, args.list_unmatched), end="")
     return EXIT_FINDINGS if result.disagreements else EXIT_OK
 
 
@@ -501,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=COLUMN",
         help="CSV only: the column holding an atlas field (id and name match models); repeat for each",
     )
+    cc.add_argument("--list-unmatched", action="store_true", help="list the unmatched ids on both sides under the counts (candidates to add or alias)")
     _add_root(cc)
     cc.set_defaults(func=cmd_crosscheck)
     return parser

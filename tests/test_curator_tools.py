@@ -153,6 +153,19 @@ EXPECTED = {
         },
         None,
     ),
+    # a hybrid of attention and state-space layers: its kv heads do not make the network grouped-query
+    "jamba-small/config.json": (
+        {
+            "layers": (32, "num_hidden_layers"),
+            "hidden_size": (4096, "hidden_size"),
+            "attention_heads": (32, "num_attention_heads"),
+            "kv_heads": (8, "num_key_value_heads"),
+            "vocab_size": (65536, "vocab_size"),
+            "experts_total": (16, "num_experts"),
+            "experts_active": (2, "num_experts_per_tok"),
+        },
+        (262144, "max_position_embeddings"),
+    ),
     "bert-base/config.json": (
         {
             "layers": (12, "num_hidden_layers"),
@@ -190,6 +203,8 @@ def test_from_config_says_what_it_left_out_and_why():
     assert "is_encoder_decoder marks an encoder-decoder (num_layers is 12, no decoder count stated): layers" in t5.stderr
     llama2 = _from_config("llama-2-7b/params.json")
     assert "vocab_size is -1, not a positive count: left out" in llama2.stderr
+    jamba = _from_config("jamba-small/config.json")
+    assert "attn_layer_period describes state-space or mixed layers: attention_type left out" in jamba.stderr
 
 
 def test_from_config_prefix_and_update():
@@ -332,6 +347,24 @@ def test_crosscheck_models_dev_records(tmp_path):
     assert with_aliases.returncode == 1
     assert "| dense-7b | ex/dense-7b-chat | release_date | 2024-01-15 | 2024-02 | yes |\n" in with_aliases.stdout
     assert "Unmatched: 1 of 3 atlas row(s), 1 of 4 export entries" in with_aliases.stdout
+
+
+def test_crosscheck_reads_the_models_dev_api_file_and_lists_unmatched_ids(tmp_path):
+    root = _package(tmp_path)
+    api = {
+        "example": {"id": "example", "name": "Example", "models": {"dense-7b": {"id": "dense-7b", "name": "Dense 7B", "limit": {"context": 4096}}}},
+        "other": {"id": "other", "name": "Other", "models": {"acme-9": {"id": "acme-9", "name": "Acme 9", "limit": {"context": 1000}}}},
+    }
+    export = tmp_path / "api.json"
+    export.write_text(json.dumps(api), encoding="utf-8")
+    proc = run_cli("crosscheck", str(export), "--root", str(root), "--list-unmatched")
+    assert proc.returncode == 1, proc.stderr
+    assert "| dense-7b | example/dense-7b | context_length | 8192 | 4096 | yes |\n" in proc.stdout
+    assert proc.stdout.endswith(
+        "Unmatched: 2 of 3 atlas row(s), 1 of 2 export entries (an --aliases file matches ids that differ).\n"
+        "\nAtlas rows with no match:\n\n- assistant-app\n- sparse-8x1b\n"
+        "\nExport entries with no match:\n\n- other/acme-9\n"
+    )
 
 
 def test_crosscheck_litellm_map(tmp_path):

@@ -410,7 +410,7 @@ def _cell(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def result_markdown(result: Result, export_name: str) -> str:
+def result_markdown(result: Result, export_name: str, list_unmatched: bool = False) -> str:
     lines = [f"## Disagreements with {_cell(export_name)}", ""]
     if result.disagreements:
         lines += [
@@ -430,6 +430,10 @@ def result_markdown(result: Result, export_name: str) -> str:
         f"{len(result.entries_unmatched)} of {result.entries} export entr{'y' if result.entries == 1 else 'ies'} "
         "(an --aliases file matches ids that differ).",
     ]
+    if list_unmatched:
+        for title, ids in (("Atlas rows with no match", result.atlas_unmatched), ("Export entries with no match", result.entries_unmatched)):
+            if ids:
+                lines += ["", f"{title}:", ""] + [f"- {_cell(i)}" for i in ids]
     if result.notes:
         lines += ["", "Not compared:", ""] + [f"- {_cell(n)}" for n in result.notes]
     return "\n".join(lines) + "\n"

@@ -38,6 +38,9 @@ CONTEXT_KEYS = ("max_position_embeddings",)
 ENCODER_DECODER_KEYS = ("is_encoder_decoder", "num_decoder_layers", "decoder_layers")
 DECODER_LAYER_KEYS = ("num_decoder_layers", "decoder_layers")
 MLA_KEY = "kv_lora_rank"
+# Keys that describe state-space or mixed layer stacks (Jamba, Mamba, Zamba, Nemotron-H): the kv head count
+# of the attention layers does not describe the network's attention, so attention_type is left to the curator.
+HYBRID_KEYS = ("attn_layer_period", "layers_block_type", "hybrid_override_pattern", "ssm_cfg", "mamba_d_state", "attn_layer_offset")
 MULTI_QUERY_KEY = "multi_query"
 ROPE_KEYS = ("rope_theta", "rope_scaling", "rotary_emb_base", "rotary_pct", "rotary_dim")
 ALIBI_KEY = "alibi"
@@ -168,8 +171,11 @@ def architecture_facts(config: dict) -> tuple[dict[str, tuple[object, str]], lis
         facts.pop("experts_active")
 
     mla = _lookup(scopes, (MLA_KEY,))
+    hybrid = _lookup(scopes, HYBRID_KEYS)
     heads, kv = facts.get("attention_heads"), facts.get("kv_heads")
-    if mla:
+    if hybrid:
+        notes.append(f"{hybrid[0]} describes state-space or mixed layers: attention_type left out for you to settle from the paper")
+    elif mla:
         facts["attention_type"] = ("multi-head-latent", mla[0])
     elif kv and kv[0] == 1:
         facts["attention_type"] = ("multi-query", kv[1])
