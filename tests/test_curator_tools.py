@@ -232,6 +232,11 @@ def test_from_config_refuses_bad_input_with_a_located_error(tmp_path):
     proc = _from_config("gpt2/config.json", model_id="GPT 2")
     assert proc.returncode == 2 and "--model-id 'GPT 2' is not an id" in proc.stderr and '(for example "gpt-2")' in proc.stderr
 
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    proc = run_cli("from-config", str(deep), "--model-id", "m", "--source-id", "s")
+    assert proc.returncode == 2 and f"{deep}: the JSON nests too deeply to be a model config" in proc.stderr
+
     empty = tmp_path / "empty.json"
     empty.write_text('{"model_type": "custom", "vocab_size": "large"}\n', encoding="utf-8")
     proc = run_cli("from-config", str(empty), "--model-id", "m", "--source-id", "s")
@@ -427,6 +432,11 @@ def test_crosscheck_refuses_unusable_input_with_a_located_error(tmp_path):
     aliases.write_text("other_id,model_id\nex/dense-7b-chat,dense-7\n", encoding="utf-8")
     proc = run_cli("crosscheck", str(EXPORTS / "models-dev.json"), "--root", str(root), "--aliases", str(aliases))
     assert proc.returncode == 2 and "alias 'ex/dense-7b-chat' points at 'dense-7', which is not a model_id in models" in proc.stderr
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000, encoding="utf-8")
+    proc = run_cli("crosscheck", str(deep), "--root", str(root))
+    assert proc.returncode == 2 and f"{deep}: the JSON nests too deeply to be a catalog export" in proc.stderr
 
     unknown = tmp_path / "export.txt"
     unknown.write_text("x\n", encoding="utf-8")

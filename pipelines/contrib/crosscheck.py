@@ -99,6 +99,8 @@ def read_json_export(path: Path, text: str) -> list[Entry]:
         raise CrosscheckError(
             f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: export the file again, or give --format csv for a CSV file"
         ) from None
+    except RecursionError:
+        raise CrosscheckError(f"{path}: the JSON nests too deeply to be a catalog export\n\nfix: export the file again") from None
     if isinstance(data, list):
         return _models_dev(path, [(i, r) for i, r in enumerate(data)], [], "")
     if not isinstance(data, dict):
@@ -172,9 +174,17 @@ def parse_map(pairs: list[str], facts: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _csv_rows(path: Path, text: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise CrosscheckError(f"{path}:{reader.line_num}: not readable as CSV: {exc}\n\nfix: save the file as plain UTF-8 CSV") from None
+
+
 def read_csv_export(path: Path, text: str, mapping: dict[str, str], facts: list[str]) -> list[Entry]:
     """CSV rows; columns named like atlas fields (or id, model_id, name) are used unless --map says otherwise."""
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = _csv_rows(path, text)
     if not rows:
         raise CrosscheckError(f"{path}: the file is empty\n\nfix: export the catalog with a header row")
     header = [h.strip() for h in rows[0]]
@@ -225,10 +235,12 @@ def read_aliases(path: Path) -> dict[str, str]:
             raise CrosscheckError(
                 f'{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: write an object {{"other id": "atlas model_id"}}'
             ) from None
+        except RecursionError:
+            raise CrosscheckError(f"{path}: the JSON nests too deeply to be an alias file") from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise CrosscheckError(f'{path}: an alias file in JSON is one object of strings\n\nfix: write {{"other id": "atlas model_id", ...}}')
         return {k: v for k, v in data.items()}
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = _csv_rows(path, text)
     if not rows or [h.strip() for h in rows[0]] != ["other_id", "model_id"]:
         raise CrosscheckError(f"{path}:1: the header must be other_id,model_id\n\nfix: put other_id,model_id on the first line")
     out = {}

@@ -84,7 +84,7 @@ class Candidate:
 def read_config(path: Path) -> dict:
     """The config as a dict; a ConfigError with file:line:column for anything else."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file\n\nfix: give the path of the model's config.json or params.json") from None
     except UnicodeDecodeError as exc:
@@ -97,6 +97,8 @@ def read_config(path: Path) -> dict:
         raise ConfigError(
             f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: download the file again from the model's repository, unedited"
         ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: the JSON nests too deeply to be a model config\n\nfix: give the model's config.json or params.json") from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1:1: the file holds a JSON {type(data).__name__}, not an object\n\nfix: give a config.json or params.json, whose top level is {{...}}"
