@@ -104,7 +104,9 @@ def _env():
 
     env = Environment(loader=PackageLoader("pipelines.site", "templates"), autoescape=select_autoescape(["j2", "html"]), undefined=StrictUndefined)
     env.filters["fmt_int"] = lambda v: "" if v is None else f"{v:,}"
-    env.filters["fmt"] = lambda v: "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else ("yes" if v is True else "no" if v is False else str(v)))
+    env.filters["fmt"] = lambda v: (
+        "" if v is None else (", ".join(map(str, v)) if isinstance(v, list) else ("yes" if v is True else "no" if v is False else str(v)))
+    )
     return env
 
 
@@ -122,7 +124,35 @@ def _ancestors(model_id: str, edges: dict[str, list[dict]], seen: set[str] | Non
 
 
 _CTX: dict = {}  # what the page functions share; set before the worker processes fork, so they inherit it
-_SHARED = ('models', 'by_model', 'classes', 'memberships', 'class_rows', 'children', 'citations', 'sources', 'reviews', 'class_reviews', 'class_citations', 'arch', 'history', 'gaps', 'edges', 'family_members', 'derived_of', 'reverse', 'levels', 'ambiguous', 'model_cols', 'arch_cols', 'fact_fields', 'env', 'common', 'rel', 't')
+_SHARED = (
+    "models",
+    "by_model",
+    "classes",
+    "memberships",
+    "class_rows",
+    "children",
+    "citations",
+    "sources",
+    "reviews",
+    "class_reviews",
+    "class_citations",
+    "arch",
+    "history",
+    "gaps",
+    "edges",
+    "family_members",
+    "derived_of",
+    "reverse",
+    "levels",
+    "ambiguous",
+    "model_cols",
+    "arch_cols",
+    "fact_fields",
+    "env",
+    "common",
+    "rel",
+    "t",
+)
 
 
 def _model_pages(chunk: list[dict]) -> list[tuple[str, str]]:
@@ -222,7 +252,6 @@ def build_site(release_dir: Path, out_dir: Path) -> dict:
         files[f"charts/{c.slug}.svg"] = c.svg()
         files[f"charts/{c.slug}.csv"] = _csv(c.columns, c.rows)
 
-
     pages["index.html"] = env.get_template("index.html.j2").render(
         **common, root="", charts=chart_list, counts=counts, kinds=kinds, levels=levels, info=rel.tables["release_info"]
     )
@@ -248,7 +277,68 @@ def build_site(release_dir: Path, out_dir: Path) -> dict:
 
 def _model_page(m: dict) -> tuple[str, str]:
     """One model page (runs in a worker: reads the shared context set up by build_site)."""
-    models, by_model, classes, memberships, class_rows, children, below, citations, sources, reviews, class_reviews, class_citations, arch, history, gaps, edges, family_members, derived_of, reverse, levels, ambiguous, model_cols, arch_cols, fact_fields, env, common, rel, t = (_CTX[k] for k in ('models', 'by_model', 'classes', 'memberships', 'class_rows', 'children', 'below', 'citations', 'sources', 'reviews', 'class_reviews', 'class_citations', 'arch', 'history', 'gaps', 'edges', 'family_members', 'derived_of', 'reverse', 'levels', 'ambiguous', 'model_cols', 'arch_cols', 'fact_fields', 'env', 'common', 'rel', 't'))
+    (
+        models,
+        by_model,
+        classes,
+        memberships,
+        class_rows,
+        children,
+        below,
+        citations,
+        sources,
+        reviews,
+        class_reviews,
+        class_citations,
+        arch,
+        history,
+        gaps,
+        edges,
+        family_members,
+        derived_of,
+        reverse,
+        levels,
+        ambiguous,
+        model_cols,
+        arch_cols,
+        fact_fields,
+        env,
+        common,
+        rel,
+        t,
+    ) = (
+        _CTX[k]
+        for k in (
+            "models",
+            "by_model",
+            "classes",
+            "memberships",
+            "class_rows",
+            "children",
+            "below",
+            "citations",
+            "sources",
+            "reviews",
+            "class_reviews",
+            "class_citations",
+            "arch",
+            "history",
+            "gaps",
+            "edges",
+            "family_members",
+            "derived_of",
+            "reverse",
+            "levels",
+            "ambiguous",
+            "model_cols",
+            "arch_cols",
+            "fact_fields",
+            "env",
+            "common",
+            "rel",
+            "t",
+        )
+    )
     mid = m["model_id"]
     cites = citations.get(mid, [])
     facts = []
@@ -306,7 +396,68 @@ def _model_page(m: dict) -> tuple[str, str]:
 
 def _class_page(cid: str) -> list[tuple[str, str]]:
     """One class page with its chart SVG and CSV."""
-    models, by_model, classes, memberships, class_rows, children, below, citations, sources, reviews, class_reviews, class_citations, arch, history, gaps, edges, family_members, derived_of, reverse, levels, ambiguous, model_cols, arch_cols, fact_fields, env, common, rel, t = (_CTX[k] for k in ('models', 'by_model', 'classes', 'memberships', 'class_rows', 'children', 'below', 'citations', 'sources', 'reviews', 'class_reviews', 'class_citations', 'arch', 'history', 'gaps', 'edges', 'family_members', 'derived_of', 'reverse', 'levels', 'ambiguous', 'model_cols', 'arch_cols', 'fact_fields', 'env', 'common', 'rel', 't'))
+    (
+        models,
+        by_model,
+        classes,
+        memberships,
+        class_rows,
+        children,
+        below,
+        citations,
+        sources,
+        reviews,
+        class_reviews,
+        class_citations,
+        arch,
+        history,
+        gaps,
+        edges,
+        family_members,
+        derived_of,
+        reverse,
+        levels,
+        ambiguous,
+        model_cols,
+        arch_cols,
+        fact_fields,
+        env,
+        common,
+        rel,
+        t,
+    ) = (
+        _CTX[k]
+        for k in (
+            "models",
+            "by_model",
+            "classes",
+            "memberships",
+            "class_rows",
+            "children",
+            "below",
+            "citations",
+            "sources",
+            "reviews",
+            "class_reviews",
+            "class_citations",
+            "arch",
+            "history",
+            "gaps",
+            "edges",
+            "family_members",
+            "derived_of",
+            "reverse",
+            "levels",
+            "ambiguous",
+            "model_cols",
+            "arch_cols",
+            "fact_fields",
+            "env",
+            "common",
+            "rel",
+            "t",
+        )
+    )
     c = classes[cid]
     member_ids = sorted({r["model_id"] for sub in below(cid) for r in class_rows.get(sub, [])})
     members = [by_model[x] for x in member_ids if x in by_model]
@@ -319,21 +470,26 @@ def _class_page(cid: str) -> list[tuple[str, str]]:
         if p:
             path.insert(0, p)
     names = [n for n in [c["abbreviation"], *(c["aliases"] or [])] if n]
-    out.append((f"classes/{cid}.html", env.get_template("class.html.j2").render(
-        **common,
-        root="../",
-        c=c,
-        path=path,
-        children=children.get(cid, []),
-        names=[(n, n.lower() in ambiguous) for n in names],
-        members=members,
-        direct={r["model_id"] for r in class_rows.get(cid, [])},
-        chart=chart,
-        reviews=class_reviews.get(cid, []),
-        cites=[(x, sources.get(x["source_id"])) for x in class_citations.get(cid, [])],
-        level=levels.get(c.get("confidence") or "", ""),
-        rules=[r for r in t["class_rules"] if cid in (r["class_id"], r["other_class_id"])],
-    )))
+    out.append(
+        (
+            f"classes/{cid}.html",
+            env.get_template("class.html.j2").render(
+                **common,
+                root="../",
+                c=c,
+                path=path,
+                children=children.get(cid, []),
+                names=[(n, n.lower() in ambiguous) for n in names],
+                members=members,
+                direct={r["model_id"] for r in class_rows.get(cid, [])},
+                chart=chart,
+                reviews=class_reviews.get(cid, []),
+                cites=[(x, sources.get(x["source_id"])) for x in class_citations.get(cid, [])],
+                level=levels.get(c.get("confidence") or "", ""),
+                rules=[r for r in t["class_rules"] if cid in (r["class_id"], r["other_class_id"])],
+            ),
+        )
+    )
     return out
 
 
