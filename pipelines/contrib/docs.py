@@ -61,8 +61,8 @@ def render_cookbook(text: str, release: Path) -> str:
     from pipelines.release.query import format_table, run_query
 
     def run(m):
-        columns, rows = run_query(release / "model-atlas.duckdb", m["sql"])
-        return f"```sql\n{m['sql']}```\n\n```text\n{format_table(columns, rows)}```"
+        result = run_query(release / "model-atlas.duckdb", m["sql"], max_rows=None)
+        return f"```sql\n{m['sql']}```\n\n```text\n{format_table(result.columns, result.rows)}```"
 
     return BLOCK.sub(run, text)
 

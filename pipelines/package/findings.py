@@ -23,6 +23,11 @@ RULES: dict[str, Rule] = {
     "descriptor-path": Rule("package", "error", "Give the resource a relative path such as data/models.csv."),
     "path-outside-package": Rule("package", "error", "Use a relative path inside the repository, without '..', URLs or symlinks that lead out."),
     "schema-missing": Rule("package", "error", "Point the resource's schema at an existing file in schemas/."),
+    "descriptor-schema": Rule(
+        "package", "error", "Make the JSON at this place match the profile in schemas/profiles/ (names are lower-case letters, digits and _, starting with a letter)."
+    ),
+    "descriptor-reference": Rule("package", "error", "Name an existing field or resource, once: keys and references must point at what the schemas declare."),
+    "invalid-pattern": Rule("package", "error", "Write a regular expression that both Python and RE2 accept (no look-arounds or back-references)."),
     "missing-file": Rule("hygiene", "error", "Restore the CSV file, or remove the resource from datapackage.json."),
     "unlisted-file": Rule("hygiene", "error", "List the file as a resource in datapackage.json with a schema, or delete it."),
     "file-too-large": Rule("safety", "error", "Split the table or raise limits.file_bytes in datapackage.json after review."),
@@ -44,6 +49,7 @@ RULES: dict[str, Rule] = {
     "blank-header": Rule("hygiene", "error", "Give the column its schema name.", "blank-label"),
     # Table Schema
     "type": Rule("schema", "error", "Write the value in the column's type.", "type-error"),
+    "calendar-date": Rule("schema", "error", "Write a date that exists on the calendar (no 30 February, no year 0000)."),
     "required": Rule("schema", "error", "Fill in the cell; the column is required.", "constraint-error"),
     "enum": Rule("schema", "error", "Use one of the allowed values.", "constraint-error"),
     "pattern": Rule("schema", "error", "Write the value in the form the pattern asks for.", "constraint-error"),
@@ -84,7 +90,8 @@ RULES: dict[str, Rule] = {
     "review-due": Rule("staleness", "warning", "Re-check the row soon and add a review (model-atlas stale lists them)."),
     # safety
     "formula": Rule("safety", "error", "Remove the leading = + - @ or tab, or reword the cell; spreadsheets would run it as a formula."),
-    "control-char": Rule("safety", "error", "Delete the invisible control or bidirectional character from the cell."),
+    "control-char": Rule("safety", "error", "Delete the invisible character from the cell (SECURITY.md lists the character policy)."),
+    "whitespace": Rule("safety", "error", "Run `model-atlas fmt` to trim the cell (an all-whitespace cell becomes empty), or delete the spaces."),
     "cell-too-long": Rule("safety", "error", "Shorten the cell below the limit (limits.cell_chars in datapackage.json)."),
     "row-too-long": Rule("safety", "error", "Shorten the row's cells below the row limit (limits.row_chars in datapackage.json)."),
     "url-scheme": Rule("safety", "error", "Use a plain https:// address without user name or password."),

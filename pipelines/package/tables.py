@@ -32,6 +32,25 @@ class LoadedTable:
     present: bool
 
 
+def package_files(pkg: Package) -> list[Path]:
+    """The resolved paths of the package's CSV files: the only files a package connection may read."""
+    out = []
+    for table in pkg.tables.values():
+        try:
+            out.append((pkg.root / table.path).resolve())
+        except (OSError, RuntimeError):  # a symlink loop: read_table reports it
+            continue
+    return out
+
+
+def connect_package(pkg: Package, directories=(), memory_limit: str | None = None):
+    """A locked in-memory DuckDB connection that may read the package's CSV files and nothing else
+    (plus the directories named, such as a release being written)."""
+    from pipelines.package.duck import open_duckdb
+
+    return open_duckdb(files=package_files(pkg), directories=directories, memory_limit=memory_limit)
+
+
 def _line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
@@ -147,7 +166,7 @@ def _load_fast(con, path: Path, prefix: str, table: Table, ncols: int, newlines:
     """
     import duckdb
 
-    text = str(path)
+    text = str(path.resolve())  # the path the connection was allowed to read
     if any(ch in text for ch in "*?[{") or ncols == 0:  # DuckDB would expand a glob
         return False
     names = table.field_names
