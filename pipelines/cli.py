@@ -232,9 +232,12 @@ def cmd_stale(args) -> int:
 
 def cmd_new(args) -> int:
     from pipelines.contrib.new import NewRowError, new_rows
+    from pipelines.package.descriptor import PackageError
 
     try:
         out = new_rows(Path(args.root), args.what, args.id, args.name, args.append, today=args.date or date.today())
+    except PackageError as exc:
+        return _print_package_error(exc)
     except NewRowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
@@ -249,9 +252,7 @@ def cmd_fmt(args) -> int:
     try:
         pkg = load_package(args.root)
     except PackageError as exc:
-        for f in exc.findings:
-            print(f"{f.file}:{f.line}: error[{f.code}] {f.message}", file=sys.stderr)
-        return EXIT_USAGE
+        return _print_package_error(exc)
     changed, skipped = format_package(pkg, check=args.check)
     for s in skipped:
         print(f"skipped {s} (run model-atlas validate for details)", file=sys.stderr)

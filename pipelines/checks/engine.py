@@ -13,12 +13,13 @@ from datetime import date
 from pipelines.checks.rules import ROW_RULES
 from pipelines.package.descriptor import Field, Package, Table
 from pipelines.package import chars
-from pipelines.package.findings import Finding, did_you_mean
+from pipelines.package.findings import FINDINGS_CAP, CappedList, Finding, did_you_mean, more_finding
 from pipelines.package.sql import cast_sql, lit, needs_cast, partial_date_sql, q, typed_ref
 from pipelines.package.tables import LINE, LoadedTable
 
 # pairs folded together when comparing ids for look-alikes (digit/letter and multi-letter confusions)
 CONFUSABLES = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("|", "l"), ("_", "-"))
+LIST_ITEM_RE = r"(^|\|)\s*(\||$)|\s\||\|\s"  # an empty item (a||b, a|, |a) or spaces around an item
 TYPE_HINT = {
     "integer": "write whole digits only, for example 7000000000, between -9223372036854775808 and 9223372036854775807",
     "date": "write a real calendar date, YYYY-MM-DD, between 0001-01-01 and 9999-12-31",
@@ -60,6 +61,9 @@ def cell_checks(table: Table) -> list[tuple[str, str, str, str]]:
             checks.append((f.name, "type", f"{col} IS NOT NULL AND {typed} IS NULL AND NOT {ok}", "NULL"))
         if c.get("required"):
             checks.append((f.name, "required", f"{col} IS NULL", "NULL"))
+        if f.type == "list":
+            # the release splits on | and stores each item: an empty item or one padded with spaces would change on the way
+            checks.append((f.name, "list-item", f"{col} IS NOT NULL AND regexp_matches({col}, {lit(LIST_ITEM_RE)})", "NULL"))
         if f.date_precision and f.type == "string":
             real = partial_date_sql(col) if "month" in f.date_precision else f"(length({col}) = 10 AND {partial_date_sql(col)})"
             shaped = f"regexp_full_match({col}, {lit(c['pattern'])})" if "pattern" in c else "TRUE"
@@ -166,6 +170,8 @@ def _describe(table: Table, column: str, code: str, value, detail) -> str:
         return f"{shown} is not a valid {f.type} for {column} ({TYPE_HINT.get(f.type, '')})"
     if code == "required":
         return f"{column} is required but the cell is empty"
+    if code == "list-item":
+        return f"{shown} has an empty item or spaces around an item; write items separated by | alone, like a|b"
     if code == "calendar-date":
         return f"{shown} is not a real calendar date between 0001-01-01 and 9999-12-31 ({' or '.join(f.date_precision)} precision: YYYY-MM-DD{', or YYYY-MM' if 'month' in f.date_precision else ''})"
     if code == "enum":
@@ -201,10 +207,17 @@ def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> 
         parts = [p for p in parts if not p.startswith("CREATE ")]
         if not parts:
             continue
-        rows = _run(con, " UNION ALL ".join(parts))
+        # at most FINDINGS_CAP rows per rule, the first by line, each with the rule's total
+        rows = _run(
+            con,
+            f"SELECT *, count(*) OVER (PARTITION BY code) AS total FROM ({' UNION ALL '.join(parts)}) u(line, col, code, value, detail) "
+            f"QUALIFY row_number() OVER (PARTITION BY code ORDER BY line, col) <= {FINDINGS_CAP}",
+        )
         con.execute(f"DROP TABLE IF EXISTS {q('flagged_' + table.name)}")
         fk_targets: dict[str, list] = {}
-        for line, column, code, value, detail in rows:
+        totals = {}
+        for line, column, code, value, detail, total in rows:
+            totals[code] = total
             if code == "foreign-key":
                 if detail not in fk_targets:
                     ref_table, ref_fields = detail.split(".", 1)
@@ -215,6 +228,7 @@ def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> 
             else:
                 msg = _describe(table, column, code, value, detail)
             findings.append(Finding(lt.file, line, column, code, msg))
+        findings += [more_finding(lt.file, code, total - FINDINGS_CAP) for code, total in totals.items() if total > FINDINGS_CAP]
     return findings
 
 
@@ -226,9 +240,12 @@ def check_row_rules(con, loaded: dict[str, LoadedTable], as_of: date) -> list[Fi
             continue
         lt = loaded[rule.table]
         sql = rule.sql.replace(":as_of", lit(as_of))
-        for line, row_json in _run(con, f"SELECT {q(LINE)}, to_json(t) FROM {q('typed_' + rule.table)} t WHERE {sql}"):
+        rows = _run(con, f"SELECT {q(LINE)}, to_json(t), count(*) OVER () FROM {q('typed_' + rule.table)} t WHERE {sql} ORDER BY 1 LIMIT {FINDINGS_CAP}")
+        for line, row_json, _ in rows:
             values = json.loads(row_json)
             findings.append(Finding(lt.file, line, rule.column, rule.code, rule.message.format(**values)))
+        if rows and rows[0][2] > FINDINGS_CAP:
+            findings.append(more_finding(lt.file, rule.code, rows[0][2] - FINDINGS_CAP))
     return findings
 
 
@@ -281,9 +298,12 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
     file = {n: lt.file for n, lt in loaded.items()}
 
     def emit(table: str, sql: str, code: str, column: str, message: str):
-        for row in _run(con, sql):
-            line, values = row[0], row[1:]
+        rows = _run(con, f"SELECT *, count(*) OVER () FROM ({sql}) ORDER BY 1 LIMIT {FINDINGS_CAP}")
+        for row in rows:
+            line, values = row[0], row[1:-1]
             findings.append(Finding(file[table], line, column, code, message.format(*values)))
+        if rows and rows[0][-1] > FINDINGS_CAP:
+            findings.append(more_finding(file[table], code, rows[0][-1] - FINDINGS_CAP))
 
     reviewable = reviewable_tables(pkg)
     cited = [t for t in pkg.table("citations").field("table_name").enum or [] if t in pkg.tables]
@@ -491,10 +511,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _refused(value: str) -> list[str]:
+    """Refused characters of a cell, less the line feed, which embedded-newline reports."""
+    return [c for c in chars.refused_chars(value) if c != "U+000A"]
+
+
 def cell_safety_codes(value: str, cell_chars: int, free: bool = True) -> list[str]:
     """The safety rules one cell breaks (the formula and URL rules only in free-text columns)."""
     codes = []
-    if chars.refused_chars(value):
+    if _refused(value):
         codes.append("control-char")
     if chars.has_edge_whitespace(value):
         codes.append("whitespace")
@@ -514,7 +539,7 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
     limits = pkg.policy.get("limits", {})
     cell_chars = int(limits.get("cell_chars", 2000))
     row_chars = int(limits.get("row_chars", 8000))
-    findings = []
+    findings = CappedList()
     referenced = referenced_tables(pkg)
     for name, lt in loaded.items():
         fields = [f.name for f in lt.table.fields if free_text(f)]
@@ -525,7 +550,8 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
         suspect = " OR ".join([f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields] + [f"regexp_matches({q(c)}, {lit(CHARS_RE)})" for c in every])
         longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
         total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)
-        rows = _run(con, f"SELECT {q(LINE)}, {', '.join(q(c) for c in every)} FROM {q('raw_' + name)} WHERE {suspect} OR {longest} OR {total} > {row_chars}")
+        cursor = con.execute(f"SELECT {q(LINE)}, {', '.join(q(c) for c in every)} FROM {q('raw_' + name)} WHERE {suspect} OR {longest} OR {total} > {row_chars}")
+        rows = (row for batch in iter(lambda: cursor.fetchmany(4096), []) for row in batch)  # streamed: findings are capped, rows need not be held
         for line, *values in rows:
             for column, value in zip(every, values, strict=True):
                 if value is None:
@@ -555,7 +581,7 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
                 f"WITH s AS ({folded}), d AS ({clashes}) "
                 f"SELECT s.{q(LINE)}, s.v, f.v, d.first_line FROM s JOIN d USING (k) JOIN s f ON f.{q(LINE)} = d.first_line WHERE s.v <> f.v"
             )
-            for line, value, first, first_line in _run(con, sql):
+            for line, value, first, first_line in _run(con, sql + f" ORDER BY 1 LIMIT {FINDINGS_CAP + 1}"):
                 findings.append(
                     Finding(
                         lt.file,
@@ -565,7 +591,7 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
                         f'"{value}" looks like "{first}" (line {first_line}): it differs only by case or look-alike characters',
                     )
                 )
-    return findings
+    return findings.closed()
 
 
 def _safety_message(code: str, value: str, cell_chars: int) -> str:
@@ -573,7 +599,7 @@ def _safety_message(code: str, value: str, cell_chars: int) -> str:
         first = {"\t": "a tab", "\r": "a carriage return"}.get(value[:1], f'"{value[:1]}"')
         return f"the cell starts with {first} and a spreadsheet would run it as a formula"
     if code == "control-char":
-        bad = chars.refused_chars(value)
+        bad = _refused(value)
         shown = ", ".join(bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
         return f"the cell contains invisible or control characters ({shown}): controls, format characters, line or paragraph separators, private-use or unassigned code points"
     if code == "whitespace":

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.package.descriptor import Package, load_package
-from pipelines.package.findings import Finding
+from pipelines.package.findings import Finding, cap_findings
 from pipelines.package.sql import q
 
 
@@ -43,7 +43,7 @@ def connect_checked(pkg: Package, as_of: date, directories=(), memory_limit: str
     findings += checks.check_cross_table(con, pkg, loaded, as_of)
     findings += checks.check_staleness(con, pkg, loaded, as_of)
     findings += checks.check_safety(con, pkg, loaded)
-    return con, loaded, findings
+    return con, loaded, cap_findings(findings)
 
 
 def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:

@@ -49,6 +49,7 @@ RULES: dict[str, Rule] = {
     "blank-header": Rule("hygiene", "error", "Give the column its schema name.", "blank-label"),
     # Table Schema
     "type": Rule("schema", "error", "Write the value in the column's type.", "type-error"),
+    "list-item": Rule("schema", "error", "Separate the items with | alone and leave no item empty: a|b|c."),
     "calendar-date": Rule("schema", "error", "Write a date that exists on the calendar (no 30 February, no year 0000)."),
     "required": Rule("schema", "error", "Fill in the cell; the column is required.", "constraint-error"),
     "enum": Rule("schema", "error", "Use one of the allowed values.", "constraint-error"),
@@ -121,6 +122,70 @@ class Finding:
     @property
     def sort_key(self):
         return (self.file, self.line, self.column, self.code, self.message)
+
+
+FINDINGS_CAP = 1000  # findings listed per rule and file; the rest are counted in one summary finding
+MORE = "(more)"  # the column of a summary finding
+
+
+def more_finding(file: str, code: str, hidden: int) -> Finding:
+    """One finding that stands for the findings of a rule in a file beyond the cap."""
+    return Finding(file, 0, MORE, code, f"{hidden} more {code} finding(s) in {file} are not listed (only the first {FINDINGS_CAP} of each rule per file are)")
+
+
+def hidden_count(f: Finding) -> int:
+    return int(f.message.split(" ", 1)[0]) if f.column == MORE else 0
+
+
+class CappedList(list):
+    """A list of findings that keeps at most FINDINGS_CAP per (file, code) and counts the rest (bounded memory on huge bad input)."""
+
+    def __init__(self, cap: int = FINDINGS_CAP):
+        super().__init__()
+        self.cap = cap
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def append(self, f: Finding) -> None:  # noqa: D102
+        key = (f.file, f.code)
+        n = self.seen.get(key, 0) + 1
+        self.seen[key] = n
+        if n <= self.cap:
+            super().append(f)
+
+    def extend(self, items) -> None:  # noqa: D102
+        for f in items:
+            self.append(f)
+
+    def __iadd__(self, items):
+        self.extend(items)
+        return self
+
+    def closed(self) -> list[Finding]:
+        """The kept findings plus one summary finding per (file, code) over the cap."""
+        out = list(self)
+        out += [more_finding(file, code, n - self.cap) for (file, code), n in self.seen.items() if n > self.cap]
+        return out
+
+
+def cap_findings(findings: list[Finding], cap: int = FINDINGS_CAP) -> list[Finding]:
+    """At most cap findings per rule and file (the first by line), and one summary finding counting the rest."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    hidden: dict[tuple[str, str], int] = {}
+    for f in findings:
+        key = (f.file, f.code)
+        if f.column == MORE:
+            hidden[key] = hidden.get(key, 0) + hidden_count(f)
+        else:
+            groups.setdefault(key, []).append(f)
+    out = []
+    for key, items in groups.items():
+        if len(items) > cap:
+            items = sorted(items, key=lambda f: f.sort_key)
+            hidden[key] = hidden.get(key, 0) + len(items) - cap
+            items = items[:cap]
+        out += items
+    out += [more_finding(file, code, n) for (file, code), n in hidden.items() if n]
+    return out
 
 
 def did_you_mean(value: str, choices) -> str:

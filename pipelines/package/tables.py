@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.package.descriptor import Package, Table
-from pipelines.package.findings import Finding, did_you_mean
+from pipelines.package.findings import CappedList, Finding, did_you_mean
 from pipelines.package.sql import lit, q, typed_columns, typed_ref
 
 LINE = "__line"
 DEFAULT_FILE_BYTES = 512 * 1024 * 1024
+# Python's csv module refuses fields over 131,072 characters by default; a file within the size limit
+# may hold longer cells (cell-too-long reports them), so the careful reader must accept any such field
+csv.field_size_limit(DEFAULT_FILE_BYTES)
 # RFC 4180 exactly, nothing guessed: no sniffing, no padding of short rows, errors instead of repairs
 DUCKDB_CSV_OPTIONS = (
     "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', new_line = '\\n', "
@@ -206,7 +209,7 @@ def _load_columns(con, prefix: str, table: Table, columns: list[list], lines: li
 
 def _parse_careful(file: str, text: str, ncols: int, names: list[str]):
     """Python's csv module, tracking the line each record starts on; reports structural problems."""
-    findings: list[Finding] = []
+    findings = CappedList()
     columns: list[list] = [[] for _ in range(ncols)]
     lines: list[int] = []
     reader = csv.reader(io.StringIO(text), strict=True)
@@ -248,7 +251,7 @@ def _parse_careful(file: str, text: str, ncols: int, names: list[str]):
             for i in range(ncols):
                 columns[i].append(record[i] if i < len(record) and record[i] != "" else None)
             lines.append(start + offset)
-    return columns, lines, findings
+    return columns, lines, findings.closed()
 
 
 def read_table(con, root: Path, table: Table, limits: dict, prefix: str = "", scanned=None) -> tuple[LoadedTable, list[Finding]]:
@@ -294,13 +297,18 @@ def read_table(con, root: Path, table: Table, limits: dict, prefix: str = "", sc
 
 def unlisted_files(pkg: Package) -> list[Finding]:
     """CSV files under the resources' folders that the descriptor does not list."""
-    listed = {(pkg.root / t.path).resolve() for t in pkg.tables.values()}
+    listed = set(package_files(pkg))
     folders = {(pkg.root / t.path).parent for t in pkg.tables.values()}
     findings = []
     for folder in sorted(folders):
         for csv_path in sorted(folder.glob("*.csv")):
-            if csv_path.resolve() not in listed:
-                rel = csv_path.relative_to(pkg.root).as_posix()
+            rel = csv_path.relative_to(pkg.root).as_posix()
+            try:
+                resolved = csv_path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: never followed
+                findings.append(Finding(rel, 0, "", "unlisted-file", f"{rel} is a symlink that loops; delete it"))
+                continue
+            if resolved not in listed:
                 findings.append(Finding(rel, 0, "", "unlisted-file", f"{rel} is not a resource of datapackage.json"))
     return findings
 
