@@ -21,7 +21,6 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 BUILD_MEMORY_LIMIT = "1200MB"
 
 
-
 def _memory(text: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text.strip(), re.IGNORECASE):
         raise argparse.ArgumentTypeError(f"{text!r} is not a memory size; write for example 1200MB or 4GB")
@@ -329,7 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     qy.add_argument(
         "--memory-limit", type=_memory, default=QUERY_MEMORY_LIMIT, metavar="SIZE", help=f"DuckDB's memory cap for the query (default: {QUERY_MEMORY_LIMIT})"
     )
-    qy.add_argument("--timeout", type=_seconds, default=QUERY_TIMEOUT_SECONDS, metavar="SECONDS", help=f"stop the query after this wall time (default: {QUERY_TIMEOUT_SECONDS:g})")
+    qy.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=QUERY_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"stop the query after this wall time (default: {QUERY_TIMEOUT_SECONDS:g})",
+    )
     qy.add_argument("--max-rows", type=_count, default=QUERY_MAX_ROWS, metavar="N", help=f"print at most N rows; 0 = no limit (default: {QUERY_MAX_ROWS})")
     qy.set_defaults(func=cmd_query)
 

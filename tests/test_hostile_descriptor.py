@@ -168,9 +168,24 @@ CASES = [
         lambda d: _set(d["x-model-atlas"], "sparse_class", "moe') OR 1=1 --"),
         ("datapackage.json", "/x-model-atlas/sparse_class", "descriptor-schema"),
     ),
-    ("unknown-field-type", "schemas/models.json", lambda s: _set(s["fields"][1], "type", "varchar"), ("schemas/models.json", "/fields/1/type", "descriptor-schema")),
-    ("datetime-field-type", "schemas/models.json", lambda s: _set(s["fields"][1], "type", "datetime"), ("schemas/models.json", "/fields/1/type", "descriptor-schema")),
-    ("x-fact-is-text", "schemas/models.json", lambda s: _set(s["fields"][1], "x-fact", "yes"), ("schemas/models.json", "/fields/1/x-fact", "descriptor-schema")),
+    (
+        "unknown-field-type",
+        "schemas/models.json",
+        lambda s: _set(s["fields"][1], "type", "varchar"),
+        ("schemas/models.json", "/fields/1/type", "descriptor-schema"),
+    ),
+    (
+        "datetime-field-type",
+        "schemas/models.json",
+        lambda s: _set(s["fields"][1], "type", "datetime"),
+        ("schemas/models.json", "/fields/1/type", "descriptor-schema"),
+    ),
+    (
+        "x-fact-is-text",
+        "schemas/models.json",
+        lambda s: _set(s["fields"][1], "x-fact", "yes"),
+        ("schemas/models.json", "/fields/1/x-fact", "descriptor-schema"),
+    ),
     (
         "x-date-precision-unknown",
         "schemas/models.json",

@@ -11,8 +11,8 @@ import re
 from datetime import date
 
 from pipelines.checks.rules import ROW_RULES
-from pipelines.package.descriptor import Field, Package, Table
 from pipelines.package import chars
+from pipelines.package.descriptor import Field, Package, Table
 from pipelines.package.findings import FINDINGS_CAP, CappedList, Finding, did_you_mean, more_finding
 from pipelines.package.sql import cast_sql, lit, needs_cast, partial_date_sql, q, typed_ref
 from pipelines.package.tables import LINE, LoadedTable
@@ -550,8 +550,10 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
         suspect = " OR ".join([f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields] + [f"regexp_matches({q(c)}, {lit(CHARS_RE)})" for c in every])
         longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
         total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)
-        cursor = con.execute(f"SELECT {q(LINE)}, {', '.join(q(c) for c in every)} FROM {q('raw_' + name)} WHERE {suspect} OR {longest} OR {total} > {row_chars}")
-        rows = (row for batch in iter(lambda: cursor.fetchmany(4096), []) for row in batch)  # streamed: findings are capped, rows need not be held
+        cursor = con.execute(
+            f"SELECT {q(LINE)}, {', '.join(q(c) for c in every)} FROM {q('raw_' + name)} WHERE {suspect} OR {longest} OR {total} > {row_chars}"
+        )
+        rows = _stream(cursor)  # findings are capped, so rows need not be held
         for line, *values in rows:
             for column, value in zip(every, values, strict=True):
                 if value is None:
@@ -592,6 +594,12 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
                     )
                 )
     return findings.closed()
+
+
+def _stream(cursor, size: int = 4096):
+    """Rows of an executed query, a batch at a time."""
+    while batch := cursor.fetchmany(size):
+        yield from batch
 
 
 def _safety_message(code: str, value: str, cell_chars: int) -> str:

@@ -78,7 +78,9 @@ def templates(what: str, row_id: str, name: str, today: str) -> dict[str, list[d
 
 def new_rows(root: Path, what: str, row_id: str | None, name: str, append: bool, today: date) -> str:
     if not name or chars.refused_chars(name) or "\n" in name or chars.has_edge_whitespace(name) or len(name) > 200:
-        raise NewRowError(f"{chars.for_terminal(name[:80])!r} is not a usable --name: one line of visible text without surrounding spaces, at most 200 characters")
+        raise NewRowError(
+            f"{chars.for_terminal(name[:80])!r} is not a usable --name: one line of visible text without surrounding spaces, at most 200 characters"
+        )
     pkg = load_package(root)
     row_id = row_id or slugify(name if what != "review" else name.partition("/")[2])
     if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", row_id or ""):

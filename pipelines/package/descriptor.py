@@ -157,7 +157,9 @@ def load_package(root: Path | str = ".") -> Package:
         if bad or bad_schema:
             continue
         if not schema_path.is_file():
-            findings.append(Finding(DESCRIPTOR, 0, f"{where}/schema", "schema-missing", f"schema file {schema_ref!r} of resource {res['name']!r} does not exist"))
+            findings.append(
+                Finding(DESCRIPTOR, 0, f"{where}/schema", "schema-missing", f"schema file {schema_ref!r} of resource {res['name']!r} does not exist")
+            )
             continue
         schema, bad_json = profile.read_json(schema_path, schema_ref)
         if not bad_json:

@@ -24,7 +24,9 @@ RULES: dict[str, Rule] = {
     "path-outside-package": Rule("package", "error", "Use a relative path inside the repository, without '..', URLs or symlinks that lead out."),
     "schema-missing": Rule("package", "error", "Point the resource's schema at an existing file in schemas/."),
     "descriptor-schema": Rule(
-        "package", "error", "Make the JSON at this place match the profile in schemas/profiles/ (names are lower-case letters, digits and _, starting with a letter)."
+        "package",
+        "error",
+        "Make the JSON at this place match the profile in schemas/profiles/ (names are lower-case letters, digits and _, starting with a letter).",
     ),
     "descriptor-reference": Rule("package", "error", "Name an existing field or resource, once: keys and references must point at what the schemas declare."),
     "invalid-pattern": Rule("package", "error", "Write a regular expression that both Python and RE2 accept (no look-arounds or back-references)."),

@@ -145,9 +145,13 @@ def schema_structure_findings(schema: dict, file: str) -> list[Finding]:
     for i, fk in enumerate(schema.get("foreignKeys", [])):
         for j, key in enumerate(_names(fk["fields"])):
             if key not in seen:
-                out.append(Finding(file, 0, pointer(("foreignKeys", i, "fields", j)), "descriptor-reference", f'the foreign key names "{key}", which is not a field'))
+                out.append(
+                    Finding(file, 0, pointer(("foreignKeys", i, "fields", j)), "descriptor-reference", f'the foreign key names "{key}", which is not a field')
+                )
         if len(_names(fk["fields"])) != len(_names(fk["reference"]["fields"])):
-            out.append(Finding(file, 0, pointer(("foreignKeys", i)), "descriptor-reference", "the foreign key and its reference name different numbers of fields"))
+            out.append(
+                Finding(file, 0, pointer(("foreignKeys", i)), "descriptor-reference", "the foreign key and its reference name different numbers of fields")
+            )
     for i, f in enumerate(schema["fields"]):
         pattern = f.get("constraints", {}).get("pattern")
         if pattern is not None:
@@ -158,11 +162,23 @@ def schema_structure_findings(schema: dict, file: str) -> list[Finding]:
         if f["type"] == "integer":
             for bound in ("minimum", "maximum"):
                 if bound in c and not isinstance(c[bound], int):
-                    out.append(Finding(file, 0, pointer(("fields", i, "constraints", bound)), "descriptor-schema", f"the {bound} of an integer field must be a whole number"))
+                    out.append(
+                        Finding(
+                            file,
+                            0,
+                            pointer(("fields", i, "constraints", bound)),
+                            "descriptor-schema",
+                            f"the {bound} of an integer field must be a whole number",
+                        )
+                    )
         elif f["type"] != "number":
             for bound in ("minimum", "maximum"):
                 if bound in c:
-                    out.append(Finding(file, 0, pointer(("fields", i, "constraints", bound)), "descriptor-schema", f"{bound} applies only to integer and number fields"))
+                    out.append(
+                        Finding(
+                            file, 0, pointer(("fields", i, "constraints", bound)), "descriptor-schema", f"{bound} applies only to integer and number fields"
+                        )
+                    )
     return out
 
 
@@ -197,7 +213,13 @@ def cross_schema_findings(schemas: dict[str, tuple[str, dict]]) -> list[Finding]
             target = fk["reference"].get("resource") or name
             if target not in schemas:
                 out.append(
-                    Finding(file, 0, pointer(("foreignKeys", i, "reference", "resource")), "descriptor-reference", f'the foreign key points at "{target}", which is not a resource')
+                    Finding(
+                        file,
+                        0,
+                        pointer(("foreignKeys", i, "reference", "resource")),
+                        "descriptor-reference",
+                        f'the foreign key points at "{target}", which is not a resource',
+                    )
                 )
                 continue
             fields = {f["name"] for f in schemas[target][1]["fields"]}
@@ -224,7 +246,9 @@ def descriptor_structure_findings(descriptor: dict, file: str) -> list[Finding]:
         if res["name"] in names:
             out.append(Finding(file, 0, pointer(("resources", i, "name")), "descriptor-reference", f'the resource name "{res["name"]}" appears twice'))
         if res["path"] in paths:
-            out.append(Finding(file, 0, pointer(("resources", i, "path")), "descriptor-reference", f'the path "{_short(res["path"], 80)}" belongs to two resources'))
+            out.append(
+                Finding(file, 0, pointer(("resources", i, "path")), "descriptor-reference", f'the path "{_short(res["path"], 80)}" belongs to two resources')
+            )
         names.add(res["name"])
         paths.add(res["path"])
     return out

@@ -109,7 +109,9 @@ def load_git_snapshot(con, root: Path, ref: str, prefix: str) -> Snapshot:
     temporary directory (the one place outside the package it may read)."""
     commit = resolve_commit(root, ref)
     try:
-        proc = subprocess.run(["git", "archive", "--format=tar", commit, "--", "datapackage.json", "schemas", "data"], cwd=root, capture_output=True, timeout=60)
+        proc = subprocess.run(
+            ["git", "archive", "--format=tar", commit, "--", "datapackage.json", "schemas", "data"], cwd=root, capture_output=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SnapshotError(f"cannot run git: {exc}") from None
     if proc.returncode != 0:

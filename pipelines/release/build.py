@@ -11,8 +11,8 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -56,7 +56,7 @@ def build_info(pkg: Package, version: str | None, as_of: date | None) -> BuildIn
         commit += "-dirty"
     epoch = os.environ.get("SOURCE_DATE_EPOCH") or git(pkg.root, "log", "-1", "--format=%ct")
     built = datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime(2000, 1, 1, tzinfo=UTC)
-    return BuildInfo(version or pkg.descriptor.get("version", "0.0.0"), as_of or built.date(), commit, built)
+    return BuildInfo(version if version is not None else pkg.descriptor.get("version", "0.0.0"), as_of or built.date(), commit, built)
 
 
 VIEWS = {

@@ -60,7 +60,9 @@ def run_query(
         truncated = max_rows is not None and len(rows) > max_rows
         return QueryResult(columns, rows[:max_rows] if truncated else rows, truncated)
     except duckdb.OutOfMemoryException:
-        raise QueryError(f"the query needs more memory than --memory-limit {memory_limit} allows; narrow it (filter, aggregate, LIMIT) or raise the limit") from None
+        raise QueryError(
+            f"the query needs more memory than --memory-limit {memory_limit} allows; narrow it (filter, aggregate, LIMIT) or raise the limit"
+        ) from None
     except (duckdb.InterruptException, RuntimeError, duckdb.Error) as exc:
         if timed_out.is_set():
             raise QueryError(f"the query ran longer than --timeout {timeout:g} seconds and was stopped; narrow it or raise the limit") from None
