@@ -186,8 +186,13 @@ def cmd_query(args) -> int:
     if release is None or not (release / "model-atlas.duckdb").is_file():
         print("error: no release found; build one with model-atlas build, or pass --release DIR", file=sys.stderr)
         return EXIT_USAGE
+    from pipelines.release.query import cap_address_space
+
+    cap_address_space(args.memory_limit)
     try:
-        result = run_query(release / "model-atlas.duckdb", args.sql, memory_limit=args.memory_limit, timeout=args.timeout, max_rows=args.max_rows or None)
+        result = run_query(
+            release / "model-atlas.duckdb", args.sql, memory_limit=args.memory_limit, timeout=args.timeout, max_rows=args.max_rows or None, hard_stop=True
+        )
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FINDINGS

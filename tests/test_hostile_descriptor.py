@@ -143,6 +143,12 @@ CASES = [
         lambda s: _set(s["fields"][2], "name", s["fields"][1]["name"]),
         ("schemas/models.json", "/fields/2/name", "descriptor-reference"),
     ),
+    (
+        "resource-named-like-a-release-table",
+        "datapackage.json",
+        lambda d: _set(d["resources"][3], "name", "release_info"),
+        ("datapackage.json", "/resources/3/name", "descriptor-reference"),
+    ),
     ("policy-is-a-list", "datapackage.json", lambda d: _set(d, "x-model-atlas", []), ("datapackage.json", "/x-model-atlas", "descriptor-schema")),
     (
         "policy-limit-is-text",
@@ -328,6 +334,13 @@ def test_every_schema_and_the_descriptor_match_the_profiles():
 
     pkg = load_package(REPO)
     assert len(pkg.tables) >= 8
+
+
+def test_reserved_names_cover_what_a_release_adds():
+    from pipelines.package.profile import RESERVED_NAMES
+    from pipelines.release.build import BOOKKEEPING_TABLES, VIEWS
+
+    assert set(VIEWS) | BOOKKEEPING_TABLES <= RESERVED_NAMES
 
 
 def test_profiles_are_valid_json_schemas():

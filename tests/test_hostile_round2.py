@@ -628,3 +628,72 @@ def test_workflows_pin_actions_and_drop_credentials():
             assert not (re.search(r"contents:\s*write", job) and "actions/checkout" in job), wf.name
     hooks = (REPO / ".pre-commit-config.yaml").read_text()
     assert "id: zizmor" in hooks and "zizmor==" in hooks
+
+
+# --- found while attacking the finished work as an outsider (README and SECURITY.md in hand) ---
+
+
+def test_query_allocation_that_escapes_duckdbs_memory_limit(release):
+    """repeat() builds one huge string outside DuckDB's buffer manager and ignores the interrupt: the
+    process's address-space cap turns it into the memory message in seconds (it reached 3 GB and 37 s)."""
+    t = time.monotonic()
+    proc = run_cli("query", "--release", str(release), "--timeout", "10", "SELECT length(repeat('x', 1500000000))")
+    assert proc.returncode == 1 and "needs more memory than --memory-limit 1GB" in proc.stderr, proc.stderr
+    assert time.monotonic() - t < 25
+
+
+def test_query_hard_stop_ends_the_process_with_the_message():
+    code = "from pipelines.release.query import _hard_stop; _hard_stop(3, lambda: None); print('not reached')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 1 and "did not stop when interrupted" in proc.stderr and "not reached" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "sql", ["EXPORT DATABASE '/tmp/model-atlas-export'", "LOAD '/tmp/evil.duckdb_extension'", "ATTACH ':memory:' AS m", "SELECT getenv('HOME')"]
+)
+def test_query_cannot_export_load_attach_or_read_the_environment(release, sql):
+    proc = run_cli("query", "--release", str(release), sql)
+    assert proc.returncode == 1 and proc.stderr.startswith("error:")
+    assert not Path("/tmp/model-atlas-export").exists()
+
+
+@pytest.mark.parametrize("fmt", ["human", "github", "json"])
+def test_validate_output_escapes_hostile_values(tmp_path, fmt):
+    """Messages quote cell values: a bidi override or CR in an enum cell must not reach the terminal or the CI log raw."""
+    root = valid_package(tmp_path)
+    rows = list(csv.reader((root / C).read_text(encoding="utf-8").splitlines()))
+    rows[1][rows[0].index("facet")] = "archi\u202etecture\u2028\x1b[2J"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    (root / C).write_text(buf.getvalue(), encoding="utf-8")
+    proc = run_cli("validate", "--root", str(root), "--as-of", AS_OF, "--format", fmt)
+    assert proc.returncode == 1
+    for raw in ("\u202e", "\u2028", "\x1b"):
+        assert raw not in proc.stdout + proc.stderr
+    assert "enum" in proc.stdout + proc.stderr
+
+
+def test_a_resource_name_cannot_collide_with_a_snapshots_own_tables(tmp_path):
+    """diff copies each old table to <prefix>_<name>$m; a resource called models_m once overwrote the copy of models."""
+    root = pkg_in(tmp_path, "repo")
+    desc = json.loads((root / "datapackage.json").read_text())
+    extra = dict(desc["resources"][3], name="models_m", path="data/models_m.csv")
+    desc["resources"].append(extra)
+    (root / "datapackage.json").write_text(json.dumps(desc, indent=2))
+    shutil.copy(root / "data" / "model_relations.csv", root / "data" / "models_m.csv")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run(["git", *cmd], cwd=root, check=True, env=env, capture_output=True)
+    replace_cell(root / M, "Dense 7B,", "Dense 7B v2,")
+    proc = run_cli("diff", "--root", str(root), "main")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("| models")}
+    assert set(lines) >= {"models", "models_m"}, proc.stdout
+
+
+def test_extreme_as_of_dates_are_findings_not_crashes(tmp_path):
+    root = valid_package(tmp_path)
+    for as_of in ("0001-01-01", "9999-12-31"):
+        proc = run_cli("validate", "--root", str(root), "--as-of", as_of)
+        assert proc.returncode == 1 and "internal error" not in proc.stderr
+    assert run_cli("stale", "--root", str(root), "--as-of", "9999-12-31").returncode == 0

@@ -49,13 +49,15 @@ def trimmed(text: str) -> str:
     return text.strip()
 
 
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 def for_terminal(text: str) -> str:
-    """Text safe to print on a terminal: backslash, tab, CR, LF and every refused character escaped
-    (\\r, \\u2028, \\U000e0041), so a value can neither move the cursor nor hide itself."""
-    if text.isprintable() and "\\" not in text:
+    """Text safe to print on a terminal: tab, CR, LF and every refused character escaped (\\r,
+    \\u2028, \\U000e0041), so a value can neither move the cursor nor hide itself. (A backslash is
+    left alone, so patterns stay readable; an escape is therefore not always distinguishable from
+    the same text typed literally, which is harmless on a terminal.)"""
+    if text.isprintable():
         return text
     out = []
     for ch in text:

@@ -18,12 +18,13 @@ from pathlib import Path
 _SPILL_DIRS: list[str] = []
 
 
-def _cleanup() -> None:
+def remove_spill_directories() -> None:
+    """Remove the private temporary directories this process made (also run at exit)."""
     for d in _SPILL_DIRS:
         shutil.rmtree(d, ignore_errors=True)
 
 
-atexit.register(_cleanup)
+atexit.register(remove_spill_directories)
 
 
 def _lit(text: str) -> str:

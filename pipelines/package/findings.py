@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from pipelines.package.chars import for_json, for_terminal
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -32,6 +34,9 @@ RULES: dict[str, Rule] = {
     "invalid-pattern": Rule("package", "error", "Write a regular expression that both Python and RE2 accept (no look-arounds or back-references)."),
     "missing-file": Rule("hygiene", "error", "Restore the CSV file, or remove the resource from datapackage.json."),
     "unlisted-file": Rule("hygiene", "error", "List the file as a resource in datapackage.json with a schema, or delete it."),
+    "large-file-not-strict": Rule(
+        "hygiene", "error", "Save the file as UTF-8 with LF line endings, no blank lines and no line breaks inside cells; then validate checks its cells."
+    ),
     "file-too-large": Rule("safety", "error", "Split the table or raise limits.file_bytes in datapackage.json after review."),
     "empty-file": Rule("hygiene", "error", "Write at least the header row that the schema declares."),
     "no-rows": Rule("hygiene", "warning", "Add rows, or remove the table if it is not needed."),
@@ -207,8 +212,8 @@ def format_human(findings: list[Finding], checked: str) -> str:
             if current is not None:
                 out.append("")
             current = f.file
-        where = f"{f.file}:{f.line}" + (f":{f.column}" if f.column else "")
-        out.append(f"{where}: {f.severity}[{f.code}] {f.message}")
+        where = for_terminal(f"{f.file}:{f.line}" + (f":{f.column}" if f.column else ""))
+        out.append(f"{where}: {f.severity}[{f.code}] {for_terminal(f.message)}")  # a hostile value cannot move the cursor or hide text
         if f.fix:
             out.append(f"    fix: {f.fix}")
     errors = sum(f.severity == "error" for f in findings)
@@ -222,20 +227,23 @@ def format_human(findings: list[Finding], checked: str) -> str:
 def format_json(findings: list[Finding], checked: str) -> str:
     """The stable JSON shape documented in docs/validation.md."""
     items = [asdict(f) for f in sorted(findings, key=lambda f: f.sort_key)]
-    return json.dumps(
-        {
-            "version": 1,
-            "checked": checked,
-            "errors": sum(f.severity == "error" for f in findings),
-            "warnings": sum(f.severity == "warning" for f in findings),
-            "findings": items,
-        },
-        indent=2,
-        ensure_ascii=False,
+    return for_json(
+        json.dumps(
+            {
+                "version": 1,
+                "checked": checked,
+                "errors": sum(f.severity == "error" for f in findings),
+                "warnings": sum(f.severity == "warning" for f in findings),
+                "findings": items,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
     )
 
 
 def _escape_data(text: str) -> str:
+    text = for_terminal(text)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

@@ -18,6 +18,21 @@ IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,62}")  # resource and field names: th
 MAX_JSON_BYTES = 1 << 20  # a descriptor or schema larger than 1 MiB is refused unread
 MAX_JSON_DEPTH = 32  # far deeper than any real descriptor, far below Python's recursion limit
 MAX_FINDINGS = 50  # per file: a hostile file cannot flood the report
+# names a release gives its own tables and views (pipelines/release/build.py; a test keeps the two in step)
+RESERVED_NAMES = frozenset(
+    {
+        "release_info",
+        "release_changes",
+        "model_overview",
+        "class_tree",
+        "class_members",
+        "stale_rows",
+        "fact_citations",
+        "seed_corrections",
+        "architecture_comparison",
+        "ambiguous_abbreviations",
+    }
+)
 
 
 def pointer(path) -> str:
@@ -245,6 +260,12 @@ def descriptor_structure_findings(descriptor: dict, file: str) -> list[Finding]:
     for i, res in enumerate(descriptor["resources"]):
         if res["name"] in names:
             out.append(Finding(file, 0, pointer(("resources", i, "name")), "descriptor-reference", f'the resource name "{res["name"]}" appears twice'))
+        if res["name"] in RESERVED_NAMES:
+            out.append(
+                Finding(
+                    file, 0, pointer(("resources", i, "name")), "descriptor-reference", f'"{res["name"]}" is the name of a table or view every release adds'
+                )
+            )
         if res["path"] in paths:
             out.append(
                 Finding(file, 0, pointer(("resources", i, "path")), "descriptor-reference", f'the path "{_short(res["path"], 80)}" belongs to two resources')

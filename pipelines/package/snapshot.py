@@ -128,8 +128,9 @@ def load_git_snapshot(con, root: Path, ref: str, prefix: str) -> Snapshot:
         snap = load_package_snapshot(con, pkg, prefix, ref)
         # materialise now: the temporary files go away
         for name in snap.tables:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {q(prefix + '_' + name + '_m')} AS SELECT * FROM {q(prefix + '_' + name)}")
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * FROM {q(prefix + '_' + name + '_m')}")
+            # "$" cannot occur in a resource name, so the copy cannot collide with another table's view
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {q(prefix + '_' + name + '$m')} AS SELECT * FROM {q(prefix + '_' + name)}")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * FROM {q(prefix + '_' + name + '$m')}")
         return snap
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,6 +15,9 @@ from pipelines.package.sql import lit, q, typed_columns, typed_ref
 
 LINE = "__line"
 DEFAULT_FILE_BYTES = 512 * 1024 * 1024
+# files DuckDB's strict reader cannot load are re-read line by line in Python, which holds the whole
+# file and its cells in memory (about 15 times the file's size): above this size they are not re-read
+CAREFUL_MAX_BYTES = 64 * 1024 * 1024
 # Python's csv module refuses fields over 131,072 characters by default; a file within the size limit
 # may hold longer cells (cell-too-long reports them), so the careful reader must accept any such field
 csv.field_size_limit(DEFAULT_FILE_BYTES)
@@ -46,12 +49,15 @@ def package_files(pkg: Package) -> list[Path]:
     return out
 
 
+PACKAGE_MEMORY_LIMIT = "1200MB"  # DuckDB's share while checking a package (build's --memory-limit overrides it)
+
+
 def connect_package(pkg: Package, directories=(), memory_limit: str | None = None):
     """A locked in-memory DuckDB connection that may read the package's CSV files and nothing else
     (plus the directories named, such as a release being written)."""
     from pipelines.package.duck import open_duckdb
 
-    return open_duckdb(files=package_files(pkg), directories=directories, memory_limit=memory_limit)
+    return open_duckdb(files=package_files(pkg), directories=directories, memory_limit=memory_limit or PACKAGE_MEMORY_LIMIT)
 
 
 def _line_of_offset(data: bytes, offset: int) -> int:
@@ -140,6 +146,29 @@ def _scan_bytes(path: Path) -> dict:
             prev = chunk[-1:]
         facts["last"] = prev
     return facts
+
+
+def large_file_findings(file: str, size: int, facts: dict) -> list[Finding]:
+    """A file over CAREFUL_MAX_BYTES that DuckDB's strict reader cannot load: its byte-level hygiene
+    findings and one finding saying its cells were not checked."""
+    findings = []
+    if facts["bom"]:
+        findings.append(Finding(file, 1, "", "bom", "the file starts with a UTF-8 byte order mark"))
+    if facts["cr"]:
+        findings.append(Finding(file, 0, "", "line-endings", "the file contains carriage returns (CRLF line endings, or CR inside cells)"))
+    if facts["last"] != b"\n":
+        findings.append(Finding(file, facts["newlines"] + 1, "", "final-newline", "the last line does not end with a newline"))
+    findings.append(
+        Finding(
+            file,
+            0,
+            "",
+            "large-file-not-strict",
+            f"the file has {size} bytes and is not strict RFC 4180 CSV with one record per line (quotes spanning lines, blank lines, "
+            f"CR, a BOM or bytes that are not UTF-8); files over {CAREFUL_MAX_BYTES // (1 << 20)} MiB are read only in that form, so its cells were not checked",
+        )
+    )
+    return findings
 
 
 def _views(con, prefix: str, table: Table, stored_line: bool) -> None:
@@ -279,6 +308,10 @@ def read_table(con, root: Path, table: Table, limits: dict, prefix: str = "", sc
             if nrows == 0:
                 findings.append(Finding(file, 1, "", "no-rows", f"{file} has a header but no rows"))
             return LoadedTable(table, file, nrows, True), findings
+    if size > CAREFUL_MAX_BYTES:
+        # too large for the line-by-line reader's memory: report what the byte scan saw, check no cells
+        _load_columns(con, prefix, table, [], [])
+        return LoadedTable(table, file, 0, True), large_file_findings(file, size, facts)
     # anything unusual: decode in Python, report each hygiene and structure problem at its line
     text, findings = check_bytes(file, path.read_bytes())
     if text is None:
