@@ -107,6 +107,8 @@ def cmd_build(args) -> int:
                 if problems:
                     raise OutputError(f"--previous {prev} is not a verified release ({len(problems)} problem(s), first: {problems[0]}); nothing was written")
                 previous_dir = prev.resolve()
+                if previous_dir == out.resolve() or previous_dir in out.resolve().parents:
+                    raise OutputError(f"--out {out} lies inside the previous release {prev}, which must stay as it is")
             else:
                 previous_ref = resolve_commit(pkg.root, args.previous)
     except OutputError as exc:

@@ -398,10 +398,11 @@ def test_good_prerelease_version_builds(tmp_path, release):
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("out", ["data", "schemas", "data/sub", "./data/../schemas/x", "FILE"])
+@pytest.mark.parametrize("out", ["data", "schemas", "data/sub", "./data/../schemas/x", "FILE", "link-to-data", "link-to-data/deeper"])
 def test_out_inside_the_sources_or_a_file_is_refused(tmp_path, out):
     root = pkg_in(tmp_path, "pkg")
     (root / "FILE").write_text("not a directory\n")
+    (root / "link-to-data").symlink_to(root / "data")
     before = snapshot(root)
     proc = run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(root / out), "--version", "1.0.0")
     assert proc.returncode == 2, proc.stderr
@@ -437,6 +438,15 @@ def test_previous_release_with_a_path_outside_is_refused(tmp_path, release):
     proc = run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(out), "--version", "1.0.1", "--previous", str(prev))
     assert proc.returncode == 2 and "is not a verified release" in proc.stderr, proc.stderr
     assert not out.exists()
+
+
+def test_out_inside_the_previous_release_is_refused(tmp_path, release):
+    prev = _copy_release(release, tmp_path / "prev")
+    before = snapshot(prev)
+    root = pkg_in(tmp_path, "pkg")
+    proc = run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(prev / "nested"), "--version", "1.0.1", "--previous", str(prev))
+    assert proc.returncode == 2 and "inside the previous release" in proc.stderr
+    assert snapshot(prev) == before
 
 
 def test_previous_release_is_used_when_it_verifies(tmp_path, release):
@@ -489,6 +499,14 @@ def _sums_path_outside(rel: Path) -> None:
         fh.write("0" * 64 + "  ../../etc/passwd\n")
 
 
+def _deep_descriptor(rel: Path) -> None:
+    (rel / "datapackage.json").write_text("[" * 100_000 + "]" * 100_000)
+
+
+def _descriptor_is_a_list(rel: Path) -> None:
+    (rel / "datapackage.json").write_text("[]")
+
+
 def _resource_name_injection(rel: Path) -> None:
     desc = json.loads((rel / "datapackage.json").read_text())
     desc["resources"][0]["name"] = "x'); COPY (SELECT 1) TO '/tmp/owned"
@@ -507,6 +525,8 @@ def _resource_name_injection(rel: Path) -> None:
         (_path_outside, True),
         (_sums_path_outside, False),
         (_resource_name_injection, True),
+        (_deep_descriptor, True),
+        (_descriptor_is_a_list, True),
     ],
     ids=lambda v: v.__name__ if callable(v) else str(v),
 )

@@ -395,9 +395,13 @@ def verify_release(release: Path) -> list[str]:
 
 def _verify_contents(release: Path, files: list[str]) -> list[str]:
     """The descriptor against the files and the DuckDB file (called once every checksum holds)."""
+    from pipelines.package.profile import read_json
+
     problems = []
+    desc, bad = read_json(release / "datapackage.json", "datapackage.json")  # strict: size, depth, duplicate keys
+    if bad:
+        return [f"datapackage.json: {bad[0].message}"]
     try:
-        desc = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
         resources = desc["resources"]
         if not isinstance(resources, list) or not resources:
             return ["datapackage.json: lists no resources; a release has at least one table"]
