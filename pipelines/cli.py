@@ -9,6 +9,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pipelines.release.query import QUERY_MAX_ROWS, QUERY_MEMORY_LIMIT, QUERY_TIMEOUT_SECONDS
+
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 # DuckDB's memory while a release is written (build --memory-limit): without a cap it keeps
@@ -23,6 +25,22 @@ def _memory(text: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text.strip(), re.IGNORECASE):
         raise argparse.ArgumentTypeError(f"{text!r} is not a memory size; write for example 1200MB or 4GB")
     return text.strip()
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds between 0 and 86400")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) > 10**9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a row count (a whole number, 0 = no limit)")
+    return int(text)
 
 
 def _as_of(text: str) -> date:
@@ -55,23 +73,59 @@ def cmd_validate(args) -> int:
     return EXIT_FINDINGS if report.errors else EXIT_OK
 
 
+def _out_of_memory(limit: str, exc) -> int:
+    print(
+        f"error: the build needs more memory than --memory-limit {limit} allows; nothing was written. "
+        f"Raise it, for example --memory-limit 4GB.\n({str(exc).splitlines()[0]})",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
 def cmd_build(args) -> int:
     import duckdb
 
     from pipelines.checks.validate import connect_checked
     from pipelines.package.descriptor import PackageError, load_package
     from pipelines.package.findings import format_human
-    from pipelines.package.snapshot import SnapshotError
-    from pipelines.release.build import ReleaseExists, build_info, build_release
+    from pipelines.package.snapshot import SnapshotError, resolve_commit
+    from pipelines.release.build import OutputError, ReleaseExists, build_info, build_release, check_out_dir, check_version, staging_dir, verify_release
 
     try:
         pkg = load_package(args.root)
     except PackageError as exc:
         return _print_package_error(exc)
     info = build_info(pkg, args.version, args.as_of)
-    con, loaded, findings = connect_checked(pkg, info.as_of)
+    previous_dir, previous_ref = None, None
+    try:
+        check_version(info.version)
+        out = check_out_dir(pkg.root, Path(args.out))
+        if args.previous:
+            prev = Path(args.previous)
+            if prev.is_dir():
+                problems = verify_release(prev)
+                if problems:
+                    raise OutputError(f"--previous {prev} is not a verified release ({len(problems)} problem(s), first: {problems[0]}); nothing was written")
+                previous_dir = prev.resolve()
+                if previous_dir == out.resolve() or previous_dir in out.resolve().parents:
+                    raise OutputError(f"--out {out} lies inside the previous release {prev}, which must stay as it is")
+            else:
+                previous_ref = resolve_commit(pkg.root, args.previous)
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SnapshotError as exc:
+        print(f"error: --previous: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    allowed = [staging_dir(out, info.version)] + ([previous_dir] if previous_dir else [])
+    try:
+        con, loaded, findings = connect_checked(pkg, info.as_of, directories=allowed, memory_limit=args.memory_limit)
+    except duckdb.OutOfMemoryException as exc:
+        return _out_of_memory(args.memory_limit, exc)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
+        con.close()
         print(format_human(findings, "data/"), file=sys.stderr)
         print("\nbuild refused: fix the errors above (model-atlas validate); nothing was written.", file=sys.stderr)
         return EXIT_FINDINGS
@@ -82,30 +136,25 @@ def cmd_build(args) -> int:
             from pipelines.package.snapshot import diff_snapshots, load_git_snapshot, load_release_snapshot
             from pipelines.release.changes import current_snapshot, derived_column_names
 
-            prev = Path(args.previous)
-            if prev.is_dir():  # compare released tables with released tables
-                old = load_release_snapshot(con, prev, "old")
+            if previous_dir:  # compare released tables with released tables
+                old = load_release_snapshot(con, previous_dir, "old")
                 new = current_snapshot(con, pkg, info.as_of, release_form=True)
             else:  # compare the CSV tables at a git ref with the CSV tables now
-                old = load_git_snapshot(con, pkg.root, args.previous, "old")
+                old = load_git_snapshot(con, pkg.root, previous_ref, "old")
+                old.label = args.previous
                 new = current_snapshot(con, pkg, info.as_of)
             diffs, label = diff_snapshots(con, old, new, ignore=derived_column_names(pkg)), old.label
-        final = build_release(pkg, con, Path(args.out), info, diffs, label, memory_limit=args.memory_limit)
+        final = build_release(pkg, con, out, info, diffs, label)
     except ReleaseExists as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
     except duckdb.OutOfMemoryException as exc:
-        print(
-            f"error: the build needs more memory than --memory-limit {args.memory_limit} allows; nothing was written. "
-            f"Raise it, for example --memory-limit 4GB.\n({str(exc).splitlines()[0]})",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return _out_of_memory(args.memory_limit, exc)
     except SnapshotError as exc:
         print(f"error: --previous: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        con.close()  # DuckDB removes its spill directory, if it made one
+        con.close()
     print(f"built {final} (version {info.version}, as of {info.as_of}, {len(findings)} warning(s))")
     return EXIT_OK
 
@@ -139,25 +188,31 @@ def cmd_query(args) -> int:
     if release is None or not (release / "model-atlas.duckdb").is_file():
         print("error: no release found; build one with model-atlas build, or pass --release DIR", file=sys.stderr)
         return EXIT_USAGE
+    from pipelines.release.query import cap_address_space
+
+    cap_address_space(args.memory_limit)
     try:
-        columns, rows = run_query(release / "model-atlas.duckdb", args.sql)
+        result = run_query(
+            release / "model-atlas.duckdb", args.sql, memory_limit=args.memory_limit, timeout=args.timeout, max_rows=args.max_rows or None, hard_stop=True
+        )
     except QueryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
-    print_result(columns, rows, args.format, sys.stdout)
+    print_result(result.columns, result.rows, args.format, sys.stdout)
+    if result.truncated:
+        print(f"note: only the first {args.max_rows} rows are shown; add LIMIT/OFFSET to the query, or raise --max-rows (0 = no limit)", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_diff(args) -> int:
-    import duckdb
-
     from pipelines.package.descriptor import PackageError, load_package
     from pipelines.package.snapshot import SnapshotError, diff_snapshots, load_git_snapshot, load_package_snapshot
+    from pipelines.package.tables import connect_package
     from pipelines.release.changes import diff_markdown
 
     try:
         pkg = load_package(args.root)
-        con = duckdb.connect()
+        con = connect_package(pkg)
         new = load_package_snapshot(con, pkg, "new", "working tree")
         old = load_git_snapshot(con, pkg.root, args.base, "old")
     except PackageError as exc:
@@ -183,9 +238,12 @@ def cmd_stale(args) -> int:
 
 def cmd_new(args) -> int:
     from pipelines.contrib.new import NewRowError, new_rows
+    from pipelines.package.descriptor import PackageError
 
     try:
         out = new_rows(Path(args.root), args.what, args.id, args.name, args.append, today=args.date or date.today())
+    except PackageError as exc:
+        return _print_package_error(exc)
     except NewRowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
@@ -200,9 +258,7 @@ def cmd_fmt(args) -> int:
     try:
         pkg = load_package(args.root)
     except PackageError as exc:
-        for f in exc.findings:
-            print(f"{f.file}:{f.line}: error[{f.code}] {f.message}", file=sys.stderr)
-        return EXIT_USAGE
+        return _print_package_error(exc)
     changed, skipped = format_package(pkg, check=args.check)
     for s in skipped:
         print(f"skipped {s} (run model-atlas validate for details)", file=sys.stderr)
@@ -384,11 +440,23 @@ def build_parser() -> argparse.ArgumentParser:
     qy = sub.add_parser(
         "query",
         help="run a read-only SQL query on a built release",
-        description="Open the release's DuckDB file read-only, with external access and extensions disabled, and print the result.",
+        description="Open the release's DuckDB file read-only, with external access and extensions disabled, and print the result. "
+        "The query runs under a memory cap and a time limit, and at most --max-rows rows are printed.",
     )
     qy.add_argument("sql", help="the SQL query")
     qy.add_argument("--release", default=None, help="release directory (default: the newest under dist/)")
     qy.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default: table)")
+    qy.add_argument(
+        "--memory-limit", type=_memory, default=QUERY_MEMORY_LIMIT, metavar="SIZE", help=f"DuckDB's memory cap for the query (default: {QUERY_MEMORY_LIMIT})"
+    )
+    qy.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=QUERY_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"stop the query after this wall time (default: {QUERY_TIMEOUT_SECONDS:g})",
+    )
+    qy.add_argument("--max-rows", type=_count, default=QUERY_MAX_ROWS, metavar="N", help=f"print at most N rows; 0 = no limit (default: {QUERY_MAX_ROWS})")
     qy.set_defaults(func=cmd_query)
 
     d = sub.add_parser(

@@ -233,7 +233,7 @@ def test_build_failure_leaves_earlier_release_and_no_partial_output(tmp_path, mo
     earlier = snapshot(out)
     pkg = load_package(REPO)
     info = release.build_info(pkg, "1.0.1", date.fromisoformat(AS_OF))
-    con, _, _ = connect_checked(pkg, info.as_of)
+    con, _, _ = connect_checked(pkg, info.as_of, directories=[release.staging_dir(out, info.version)])
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")

@@ -11,20 +11,20 @@ import re
 from datetime import date
 
 from pipelines.checks.rules import ROW_RULES
+from pipelines.package import chars
 from pipelines.package.descriptor import Field, Package, Table
-from pipelines.package.findings import Finding, did_you_mean
-from pipelines.package.sql import cast_sql, lit, needs_cast, q, typed_ref
+from pipelines.package.findings import FINDINGS_CAP, CappedList, Finding, did_you_mean, more_finding
+from pipelines.package.sql import cast_sql, lit, needs_cast, partial_date_sql, q, typed_ref
 from pipelines.package.tables import LINE, LoadedTable
 
-CONTROL_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x7F), (0x200E, 0x200F), (0x202A, 0x202E), (0x2066, 0x2069))
-CONTROL_RE = "[" + "".join(f"\\x{{{a:04X}}}-\\x{{{b:04X}}}" for a, b in CONTROL_RANGES) + "]"  # RE2, for DuckDB
 # pairs folded together when comparing ids for look-alikes (digit/letter and multi-letter confusions)
 CONFUSABLES = (("rn", "m"), ("vv", "w"), ("0", "o"), ("1", "l"), ("|", "l"), ("_", "-"))
+LIST_ITEM_RE = r"(^|\|)\s*(\||$)|\s\||\|\s"  # an empty item (a||b, a|, |a) or spaces around an item
 TYPE_HINT = {
-    "integer": "write whole digits only, for example 7000000000",
-    "date": "write an ISO date, YYYY-MM-DD",
+    "integer": "write whole digits only, for example 7000000000, between -9223372036854775808 and 9223372036854775807",
+    "date": "write a real calendar date, YYYY-MM-DD, between 0001-01-01 and 9999-12-31",
     "boolean": "write true or false",
-    "number": "write a number such as 1.5",
+    "number": "write a finite number such as 1.5",
 }
 
 
@@ -61,6 +61,13 @@ def cell_checks(table: Table) -> list[tuple[str, str, str, str]]:
             checks.append((f.name, "type", f"{col} IS NOT NULL AND {typed} IS NULL AND NOT {ok}", "NULL"))
         if c.get("required"):
             checks.append((f.name, "required", f"{col} IS NULL", "NULL"))
+        if f.type == "list":
+            # the release splits on | and stores each item: an empty item or one padded with spaces would change on the way
+            checks.append((f.name, "list-item", f"{col} IS NOT NULL AND regexp_matches({col}, {lit(LIST_ITEM_RE)})", "NULL"))
+        if f.date_precision and f.type == "string":
+            real = partial_date_sql(col) if "month" in f.date_precision else f"(length({col}) = 10 AND {partial_date_sql(col)})"
+            shaped = f"regexp_full_match({col}, {lit(c['pattern'])})" if "pattern" in c else "TRUE"
+            checks.append((f.name, "calendar-date", f"{col} IS NOT NULL AND {shaped} AND NOT {real}", "NULL"))
         if "enum" in c:
             checks.append((f.name, "enum", f"{present} AND {col} NOT IN ({', '.join(lit(v) for v in c['enum'])})", "NULL"))
         if f.item_enum:
@@ -104,10 +111,10 @@ def field_check_sql(table: Table) -> list[str]:
         any_flag = " OR ".join(f"coalesce({pred}, FALSE)" for _, _, pred, _ in checks)
         scan = f"(SELECT {q(LINE)}, {flags}, {', '.join(q(f.name) for f in table.fields)} FROM {raw} WHERE {any_flag})"
         parts += [
-            f"SELECT {q(LINE)}, {lit(column)}, {lit(code)}, {q(column)}, {detail} FROM flagged_{table.name} WHERE k{i}"
+            f"SELECT {q(LINE)}, {lit(column)}, {lit(code)}, {q(column)}, {detail} FROM {q('flagged_' + table.name)} WHERE k{i}"
             for i, (column, code, _, detail) in enumerate(checks)
         ]
-        parts.insert(0, f"CREATE OR REPLACE TEMP TABLE flagged_{table.name} AS {scan}")
+        parts.insert(0, f"CREATE OR REPLACE TEMP TABLE {q('flagged_' + table.name)} AS {scan}")
     for f in table.fields:
         if not f.constraints.get("unique"):
             continue
@@ -177,6 +184,10 @@ def _describe(table: Table, column: str, code: str, value, detail) -> str:
         allowed = list(f.item_enum)
         bad = [v.strip() for v in str(value).split(f.delimiter) if v.strip() not in allowed]
         return f"{', '.join(repr(b) for b in bad)} in {shown} is not an allowed item of {column}{did_you_mean(bad[0], allowed) if bad else ''}; allowed: {', '.join(allowed)}"
+    if code == "list-item":
+        return f"{shown} has an empty item or spaces around an item; write items separated by | alone, like a|b"
+    if code == "calendar-date":
+        return f"{shown} is not a real calendar date between 0001-01-01 and 9999-12-31 ({' or '.join(f.date_precision)} precision: YYYY-MM-DD{', or YYYY-MM' if 'month' in f.date_precision else ''})"
     if code == "enum":
         allowed = f.constraints["enum"]
         return f"{shown} is not an allowed {column}{did_you_mean(value, allowed)}; allowed: {', '.join(map(str, allowed))}"
@@ -210,10 +221,17 @@ def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> 
         parts = [p for p in parts if not p.startswith("CREATE ")]
         if not parts:
             continue
-        rows = _run(con, " UNION ALL ".join(parts))
-        con.execute(f"DROP TABLE IF EXISTS flagged_{table.name}")
+        # at most FINDINGS_CAP rows per rule, the first by line, each with the rule's total
+        rows = _run(
+            con,
+            f"SELECT *, count(*) OVER (PARTITION BY code) AS total FROM ({' UNION ALL '.join(parts)}) u(line, col, code, value, detail) "
+            f"QUALIFY row_number() OVER (PARTITION BY code ORDER BY line, col) <= {FINDINGS_CAP}",
+        )
+        con.execute(f"DROP TABLE IF EXISTS {q('flagged_' + table.name)}")
         fk_targets: dict[str, list] = {}
-        for line, column, code, value, detail in rows:
+        totals = {}
+        for line, column, code, value, detail, total in rows:
+            totals[code] = total
             if code == "foreign-key":
                 if detail not in fk_targets:
                     ref_table, ref_fields = detail.split(".", 1)
@@ -224,6 +242,7 @@ def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> 
             else:
                 msg = _describe(table, column, code, value, detail)
             findings.append(Finding(lt.file, line, column, code, msg))
+        findings += [more_finding(lt.file, code, total - FINDINGS_CAP) for code, total in totals.items() if total > FINDINGS_CAP]
     return findings
 
 
@@ -235,9 +254,12 @@ def check_row_rules(con, loaded: dict[str, LoadedTable], as_of: date) -> list[Fi
             continue
         lt = loaded[rule.table]
         sql = rule.sql.replace(":as_of", lit(as_of))
-        for line, row_json in _run(con, f"SELECT {q(LINE)}, to_json(t) FROM {q('typed_' + rule.table)} t WHERE {sql}"):
+        rows = _run(con, f"SELECT {q(LINE)}, to_json(t), count(*) OVER () FROM {q('typed_' + rule.table)} t WHERE {sql} ORDER BY 1 LIMIT {FINDINGS_CAP}")
+        for line, row_json, _ in rows:
             values = json.loads(row_json)
             findings.append(Finding(lt.file, line, rule.column, rule.code, rule.message.format(**values)))
+        if rows and rows[0][2] > FINDINGS_CAP:
+            findings.append(more_finding(lt.file, rule.code, rows[0][2] - FINDINGS_CAP))
     return findings
 
 
@@ -290,9 +312,12 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
     file = {n: lt.file for n, lt in loaded.items()}
 
     def emit(table: str, sql: str, code: str, column: str, message: str):
-        for row in _run(con, sql):
-            line, values = row[0], row[1:]
+        rows = _run(con, f"SELECT *, count(*) OVER () FROM ({sql}) ORDER BY 1 LIMIT {FINDINGS_CAP}")
+        for row in rows:
+            line, values = row[0], row[1:-1]
             findings.append(Finding(file[table], line, column, code, message.format(*values)))
+        if rows and rows[0][-1] > FINDINGS_CAP:
+            findings.append(more_finding(file[table], code, rows[0][-1] - FINDINGS_CAP))
 
     reviewable = reviewable_tables(pkg)
     cited = [t for t in pkg.table("citations").field("table_name").enum or [] if t in pkg.tables]
@@ -302,7 +327,7 @@ def check_cross_table(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: 
             pk = pkg.table(target).primary_key[0]
             emit(
                 holder,
-                f"SELECT h.{q(LINE)}, h.row_id FROM typed_{holder} h ANTI JOIN {q('typed_' + target)} t ON t.{q(pk)} = h.row_id "
+                f"SELECT h.{q(LINE)}, h.row_id FROM {q('typed_' + holder)} h ANTI JOIN {q('typed_' + target)} t ON t.{q(pk)} = h.row_id "
                 f"WHERE h.table_name = {lit(target)} AND h.row_id IS NOT NULL",
                 "row-reference",
                 "row_id",
@@ -474,9 +499,10 @@ def check_staleness(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: da
 FORMULA_RE = re.compile(r"^[=+\-@\t\r]")
 SCHEME_RE = re.compile(r"^\s*(?:javascript|data|file|vbscript):", re.I)
 CREDENTIALS_RE = re.compile(r"^https?://[^/?#]*@", re.I)
-CONTROL_PY = re.compile("[" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in CONTROL_RANGES) + "]")
-# one RE2 pattern that every suspicious cell matches (the exact rules are applied in Python to those few)
-SUSPECT_RE = CONTROL_RE[:-1] + r"]|^[=+\-@\t\r]|^\s*(?i:javascript|data|file|vbscript):|^(?i:https?)://[^/?#]*@"
+# one RE2 pattern that every suspicious free-text cell matches (the exact rules are applied in Python to those few)
+SUSPECT_RE = r"^[=+\-@\t\r]|^\s*(?i:javascript|data|file|vbscript):|^(?i:https?)://[^/?#]*@"
+# every cell of every column: refused characters (pipelines/package/chars.py) and whitespace fmt would trim
+CHARS_RE = chars.SUSPECT_RE2 + "|" + chars.EDGE_WHITESPACE_RE2
 
 
 def free_text(field: Field) -> bool:
@@ -499,17 +525,26 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def cell_safety_codes(value: str, cell_chars: int) -> list[str]:
-    """The safety rules one cell breaks."""
+def _refused(value: str) -> list[str]:
+    """Refused characters of a cell, less the line feed, which embedded-newline reports."""
+    return [c for c in chars.refused_chars(value) if c != "U+000A"]
+
+
+def cell_safety_codes(value: str, cell_chars: int, free: bool = True) -> list[str]:
+    """The safety rules one cell breaks (the formula and URL rules only in free-text columns)."""
     codes = []
-    if CONTROL_PY.search(value):
+    if _refused(value):
         codes.append("control-char")
+    if chars.has_edge_whitespace(value):
+        codes.append("whitespace")
+    if len(value) > cell_chars:
+        codes.append("cell-too-long")
+    if not free:
+        return codes
     if FORMULA_RE.match(value) and not _is_number(value):
         codes.append("formula")
     if SCHEME_RE.match(value) or CREDENTIALS_RE.match(value):
         codes.append("url-scheme")
-    if len(value) > cell_chars:
-        codes.append("cell-too-long")
     return codes
 
 
@@ -518,7 +553,7 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
     limits = pkg.policy.get("limits", {})
     cell_chars = int(limits.get("cell_chars", 2000))
     row_chars = int(limits.get("row_chars", 8000))
-    findings = []
+    findings = CappedList()
     referenced = referenced_tables(pkg)
     for name, lt in loaded.items():
         fields = [f.name for f in lt.table.fields if free_text(f)]
@@ -526,15 +561,18 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
             continue
         # one scan: rows with any suspicious cell, any cell over the limit, or too long in all
         every = [f.name for f in lt.table.fields]
-        suspect = " OR ".join(f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields) or "FALSE"
+        suspect = " OR ".join([f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields] + [f"regexp_matches({q(c)}, {lit(CHARS_RE)})" for c in every])
         longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
         total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)
-        rows = _run(con, f"SELECT {q(LINE)}, {', '.join(q(c) for c in every)} FROM raw_{name} WHERE {suspect} OR {longest} OR {total} > {row_chars}")
+        cursor = con.execute(
+            f"SELECT {q(LINE)}, {', '.join(q(c) for c in every)} FROM {q('raw_' + name)} WHERE {suspect} OR {longest} OR {total} > {row_chars}"
+        )
+        rows = _stream(cursor)  # findings are capped, so rows need not be held
         for line, *values in rows:
             for column, value in zip(every, values, strict=True):
                 if value is None:
                     continue
-                codes = cell_safety_codes(value, cell_chars) if column in fields else (["cell-too-long"] if len(value) > cell_chars else [])
+                codes = cell_safety_codes(value, cell_chars, free=column in fields)
                 for code in codes:
                     findings.append(Finding(lt.file, line, column, code, _safety_message(code, value, cell_chars)))
             size = sum(len(v) for v in values if v)
@@ -551,7 +589,7 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
             for a, b in CONFUSABLES:
                 if (a, b) not in singles:
                     skeleton = f"replace({skeleton}, {lit(a)}, {lit(b)})"
-            folded = f"SELECT {q(LINE)}, {v} AS v, {skeleton} AS k FROM raw_{name} WHERE {v} IS NOT NULL"
+            folded = f"SELECT {q(LINE)}, {v} AS v, {skeleton} AS k FROM {q('raw_' + name)} WHERE {v} IS NOT NULL"
             clashes = f"SELECT k, min({q(LINE)}) AS first_line FROM ({folded}) GROUP BY k HAVING min(v) <> max(v)"
             if not _run(con, f"SELECT 1 FROM ({clashes}) LIMIT 1"):
                 continue
@@ -559,7 +597,7 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
                 f"WITH s AS ({folded}), d AS ({clashes}) "
                 f"SELECT s.{q(LINE)}, s.v, f.v, d.first_line FROM s JOIN d USING (k) JOIN s f ON f.{q(LINE)} = d.first_line WHERE s.v <> f.v"
             )
-            for line, value, first, first_line in _run(con, sql):
+            for line, value, first, first_line in _run(con, sql + f" ORDER BY 1 LIMIT {FINDINGS_CAP + 1}"):
                 findings.append(
                     Finding(
                         lt.file,
@@ -569,7 +607,13 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
                         f'"{value}" looks like "{first}" (line {first_line}): it differs only by case or look-alike characters',
                     )
                 )
-    return findings
+    return findings.closed()
+
+
+def _stream(cursor, size: int = 4096):
+    """Rows of an executed query, a batch at a time."""
+    while batch := cursor.fetchmany(size):
+        yield from batch
 
 
 def _safety_message(code: str, value: str, cell_chars: int) -> str:
@@ -577,8 +621,12 @@ def _safety_message(code: str, value: str, cell_chars: int) -> str:
         first = {"\t": "a tab", "\r": "a carriage return"}.get(value[:1], f'"{value[:1]}"')
         return f"the cell starts with {first} and a spreadsheet would run it as a formula"
     if code == "control-char":
-        bad = sorted({f"U+{ord(ch):04X}" for ch in CONTROL_PY.findall(value)})
-        return f"the cell contains invisible control or bidirectional characters ({', '.join(bad)})"
+        bad = _refused(value)
+        shown = ", ".join(bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+        return f"the cell contains invisible or control characters ({shown}): controls, format characters, line or paragraph separators, private-use or unassigned code points"
+    if code == "whitespace":
+        what = "only whitespace" if not value.strip() else "whitespace at its start or end"
+        return f"the cell holds {what}, which fmt would trim"
     if code == "cell-too-long":
         return f"the cell has {len(value)} characters; the limit is {cell_chars}"
     return f'"{value[:80]}" is not a plain https address (script, data or file scheme, or credentials)'

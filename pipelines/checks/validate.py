@@ -7,7 +7,8 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.package.descriptor import Package, load_package
-from pipelines.package.findings import Finding
+from pipelines.package.findings import Finding, cap_findings
+from pipelines.package.sql import q
 
 
 @dataclass
@@ -25,15 +26,16 @@ class Report:
         return f"{self.tables} tables, {self.rows} rows"
 
 
-def connect_checked(pkg: Package, as_of: date):
-    """Load every table into an in-memory DuckDB and run all checks; returns (connection, loaded, findings)."""
-    import duckdb
+def connect_checked(pkg: Package, as_of: date, directories=(), memory_limit: str | None = None):
+    """Load every table into a locked in-memory DuckDB and run all checks; returns (connection, loaded, findings).
 
+    The connection may read the package's CSV files and the directories named (a release being
+    written), nothing else."""
     from pipelines.checks import engine as checks
     from pipelines.checks.taxonomy import check_taxonomy
-    from pipelines.package.tables import read_tables
+    from pipelines.package.tables import connect_package, read_tables
 
-    con = duckdb.connect()
+    con = connect_package(pkg, directories, memory_limit)
     loaded, findings = read_tables(pkg, con)
     findings = list(pkg.findings) + findings
     checks.register_tables(con, loaded)
@@ -43,13 +45,12 @@ def connect_checked(pkg: Package, as_of: date):
     findings += check_taxonomy(con, pkg, loaded)
     findings += checks.check_staleness(con, pkg, loaded, as_of)
     findings += checks.check_safety(con, pkg, loaded)
-    return con, loaded, findings
+    return con, loaded, cap_findings(findings)
 
 
 def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:
     """(table, row_id) of reviewable rows that changed since ref, directly or through their links."""
     from pipelines.package.snapshot import Snapshot, diff_snapshots, load_git_snapshot
-    from pipelines.package.sql import q
 
     for name in pkg.tables:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {q('new_' + name)} AS SELECT * EXCLUDE (__line) FROM {q('typed_' + name)}")
@@ -86,7 +87,7 @@ def validate(root: Path | str = ".", as_of: date | None = None, changed_since: s
         pk_line = {}
         for name in ("models", "classes"):
             pk = pkg.table(name).primary_key[0]
-            pk_line.update({(name, line): key for line, key in con.execute(f'SELECT __line, "{pk}" FROM typed_{name}').fetchall()})
+            pk_line.update({(name, line): key for line, key in con.execute(f"SELECT __line, {q(pk)} FROM {q('typed_' + name)}").fetchall()})
         findings = [
             Finding(f.file, f.line, f.column, f.code, f.message + " (not touched by this change)", f.fix, "warning")
             if f.code == "stale" and (files.get(f.file), pk_line.get((files.get(f.file), f.line))) not in touched

@@ -61,8 +61,8 @@ def render_cookbook(text: str, release: Path) -> str:
     from pipelines.release.query import format_table, run_query
 
     def run(m):
-        columns, rows = run_query(release / "model-atlas.duckdb", m["sql"])
-        return f"```sql\n{m['sql']}```\n\n```text\n{format_table(columns, rows)}```"
+        result = run_query(release / "model-atlas.duckdb", m["sql"], max_rows=None)
+        return f"```sql\n{m['sql']}```\n\n```text\n{format_table(result.columns, result.rows)}```"
 
     return BLOCK.sub(run, text)
 
@@ -70,13 +70,13 @@ def render_cookbook(text: str, release: Path) -> str:
 def build_for_docs(root: Path, out: Path) -> Path:
     """A release of the working tree at the cookbook's fixed as-of date."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "build", "--root", str(root), "--as-of", COOKBOOK_AS_OF, "--out", str(out), "--version", "docs"],
+        [sys.executable, "-m", "pipelines.cli", "build", "--root", str(root), "--as-of", COOKBOOK_AS_OF, "--out", str(out), "--version", "0.0.0-docs"],
         capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
         raise SystemExit(f"build failed:\n{proc.stderr}")
-    return out / "model-atlas-docs"
+    return out / "model-atlas-0.0.0-docs"
 
 
 def main(argv: list[str]) -> int:

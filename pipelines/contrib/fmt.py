@@ -12,8 +12,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from pipelines.package import chars
 from pipelines.package.descriptor import Package, Table
-from pipelines.package.tables import check_bytes, check_header
+from pipelines.package.tables import CAREFUL_MAX_BYTES, check_bytes, check_header
 
 STRUCTURAL = {
     "encoding",
@@ -45,6 +46,8 @@ def canonical_text(rows: list[list[str]], table: Table) -> str:
 
 def read_rows(path: Path, table: Table) -> tuple[list[list[str]] | None, str]:
     """Rows with trimmed cells, or None and the reason when the file is not safe to rewrite."""
+    if path.stat().st_size > CAREFUL_MAX_BYTES:
+        return None, f"larger than {CAREFUL_MAX_BYTES // (1 << 20)} MiB; fmt rewrites only smaller files"
     data = path.read_bytes()
     text, findings = check_bytes(table.path, data)
     if text is None:
@@ -66,7 +69,8 @@ def read_rows(path: Path, table: Table) -> tuple[list[list[str]] | None, str]:
             return None, f"line {n}: a cell contains a line break"
     if bad:
         return None, bad[0].message
-    return [[cell.strip() for cell in rec] for rec in records[1:]], ""
+    # the only change to a cell: whitespace at its ends, which validate reports first (rule whitespace)
+    return [[chars.trimmed(cell) for cell in rec] for rec in records[1:]], ""
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.contrib.fmt import write_files_atomic
+from pipelines.package import chars
 from pipelines.package.descriptor import load_package
 
 
@@ -67,12 +68,19 @@ def templates(what: str, row_id: str, name: str, today: str) -> dict[str, list[d
             ]
         }
     table, _, target = name.partition("/")
-    if table not in ("models", "classes") or not target:
-        raise NewRowError("for a review, --name is TABLE/ROW_ID, for example models/mixtral-8x7b")
+    if table not in ("models", "classes") or not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", target):
+        raise NewRowError(
+            f"{name[:80]!r} is not TABLE/ROW_ID: for a review, --name is models/<id> or classes/<id> with an existing id "
+            "(lower-case letters, digits and single hyphens; no other / or \\), for example models/mixtral-8x7b"
+        )
     return {"reviews": [{**review, "review_id": f"rev-{target}-{today}", "table_name": table, "row_id": target}]}
 
 
 def new_rows(root: Path, what: str, row_id: str | None, name: str, append: bool, today: date) -> str:
+    if not name or chars.refused_chars(name) or "\n" in name or chars.has_edge_whitespace(name) or len(name) > 200:
+        raise NewRowError(
+            f"{chars.for_terminal(name[:80])!r} is not a usable --name: one line of visible text without surrounding spaces, at most 200 characters"
+        )
     pkg = load_package(root)
     row_id = row_id or slugify(name if what != "review" else name.partition("/")[2])
     if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", row_id or ""):

@@ -6,14 +6,12 @@ from datetime import date
 
 from pipelines.checks.engine import register_tables, stale_rows_sql
 from pipelines.package.descriptor import Package
-from pipelines.package.tables import read_tables
+from pipelines.package.tables import connect_package, read_tables
 
 
 def stale_rows(pkg: Package, as_of: date, include_due: bool = True) -> list[tuple]:
     """(table, row_id, confidence, last_reviewed, reviewer, age_days, status), oldest first."""
-    import duckdb
-
-    con = duckdb.connect()
+    con = connect_package(pkg)
     loaded, _ = read_tables(pkg, con)
     register_tables(con, loaded)
     sql = stale_rows_sql(pkg, as_of)

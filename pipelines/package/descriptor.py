@@ -6,7 +6,6 @@ Loading never opens a data file; paths are checked before anything is read.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -27,10 +26,11 @@ class Field:
     constraints: dict
     delimiter: str = "|"
     fact: bool = False  # x-fact: every value needs a primary-source citation
+    date_precision: tuple[str, ...] = ()  # x-date-precision: text holding an ISO date at these precisions (day, month)
     ext: tuple = ()  # the field's project extension keys (x-...), as sorted (key, value) pairs
 
     def x(self, key: str, default=None):
-        """A project extension of the field, such as x-item-enum or x-derive."""
+        """A project extension of the field, such as x-item-enum or x-applies-to."""
         return dict(self.ext).get(key, default)
 
     @property
@@ -129,79 +129,100 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 def safe_relative_path(root: Path, raw: object, what: str, where: str) -> tuple[Path | None, Finding | None]:
     """Resolve a descriptor path, refusing anything that could leave the repository."""
     if not isinstance(raw, str) or not raw:
-        return None, Finding(DESCRIPTOR, 0, where, "descriptor-path", f"{what} must be a non-empty relative path, got {raw!r}")
-    if _URL.match(raw) or raw.startswith(("/", "\\")) or "\\" in raw:
-        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r} is not a relative path inside the repository")
+        return None, Finding(DESCRIPTOR, 0, where, "descriptor-path", f"{what} must be a non-empty relative path, got {raw!r:.80}")
+    if _URL.match(raw) or raw.startswith(("/", "\\")) or "\\" in raw or "\x00" in raw:
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} is not a relative path inside the repository")
     parts = PurePosixPath(raw).parts
     if ".." in parts:
-        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r} climbs out with '..'")
-    resolved = (root / raw).resolve()
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} climbs out with '..'")
     try:
+        resolved = (root / raw).resolve()
         resolved.relative_to(root.resolve())
+    except (RuntimeError, OSError):
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} cannot be resolved (a symlink loop?)")
     except ValueError:
-        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r} resolves outside the repository (through a symlink)")
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} resolves outside the repository (through a symlink)")
     return root / raw, None
 
 
 def load_package(root: Path | str = ".") -> Package:
-    """Read datapackage.json and every schema it names; raise PackageError if unusable."""
+    """Read datapackage.json and every schema it names; raise PackageError if unusable.
+
+    Both are checked against the JSON Schema profiles in schemas/profiles/ first, then their names
+    and references against each other; any problem is a finding with a JSON Pointer (exit 2).
+    """
+    from pipelines.package import profile
+
     root = Path(root)
     path = root / DESCRIPTOR
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PackageError([Finding(DESCRIPTOR, 0, "", "descriptor-missing", f"no {DESCRIPTOR} in {root}")]) from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise PackageError([Finding(DESCRIPTOR, 0, "", "descriptor-json", f"cannot read {DESCRIPTOR}: {exc}")]) from None
-    try:
-        descriptor = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PackageError([Finding(DESCRIPTOR, exc.lineno, "", "descriptor-json", f"invalid JSON: {exc.msg} (column {exc.colno})")]) from None
-    if not isinstance(descriptor, dict) or not isinstance(descriptor.get("resources"), list):
-        raise PackageError([Finding(DESCRIPTOR, 1, "resources", "descriptor-json", "the descriptor must be an object with a 'resources' list")])
+    if not path.is_file():
+        raise PackageError([Finding(DESCRIPTOR, 0, "", "descriptor-missing", f"no {DESCRIPTOR} in {root}")])
+    descriptor, findings = profile.read_json(path, DESCRIPTOR)
+    if findings:
+        raise PackageError(findings)
+    findings = profile.profile_findings(descriptor, "datapackage.json", DESCRIPTOR)
+    if findings:
+        raise PackageError(findings)
+    findings = profile.descriptor_structure_findings(descriptor, DESCRIPTOR)
 
-    findings: list[Finding] = []
-    tables: dict[str, Table] = {}
+    schemas: dict[str, tuple[str, dict]] = {}
     for i, res in enumerate(descriptor["resources"]):
-        where = f"resources[{i}]"
-        if not isinstance(res, dict) or not isinstance(res.get("name"), str):
-            findings.append(Finding(DESCRIPTOR, 0, where, "descriptor-json", "each resource needs a string 'name'"))
-            continue
-        data_path, bad = safe_relative_path(root, res.get("path"), f"resource {res['name']!r} path", f"{where}.path")
+        where = profile.pointer(("resources", i))
+        data_path, bad = safe_relative_path(root, res["path"], f"resource {res['name']!r} path", f"{where}/path")
         if bad:
             findings.append(bad)
-        schema_ref = res.get("schema")
-        schema_path, bad_schema = safe_relative_path(root, schema_ref, f"resource {res['name']!r} schema", f"{where}.schema")
+        schema_ref = res["schema"]
+        schema_path, bad_schema = safe_relative_path(root, schema_ref, f"resource {res['name']!r} schema", f"{where}/schema")
         if bad_schema:
             findings.append(bad_schema)
         if bad or bad_schema:
             continue
-        try:
-            schema = json.loads(schema_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not schema_path.is_file():
             findings.append(
-                Finding(DESCRIPTOR, 0, f"{where}.schema", "schema-missing", f"schema file {schema_ref!r} of resource {res['name']!r} does not exist")
+                Finding(DESCRIPTOR, 0, f"{where}/schema", "schema-missing", f"schema file {schema_ref!r} of resource {res['name']!r} does not exist")
             )
             continue
-        except json.JSONDecodeError as exc:
-            findings.append(Finding(str(schema_ref), exc.lineno, "", "descriptor-json", f"invalid JSON in schema: {exc.msg} (column {exc.colno})"))
-            continue
-        except (UnicodeDecodeError, OSError) as exc:
-            findings.append(Finding(str(schema_ref), 0, "", "descriptor-json", f"cannot read schema: {exc}"))
-            continue
+        schema, bad_json = profile.read_json(schema_path, schema_ref)
+        if not bad_json:
+            bad_json = profile.profile_findings(schema, "tableschema.json", schema_ref)
+        if not bad_json:
+            bad_json = profile.schema_structure_findings(schema, schema_ref)
+        findings += bad_json
+        if not bad_json:
+            schemas[res["name"]] = (schema_ref, schema)
+    if findings:
+        raise PackageError(findings)
+    findings = profile.cross_schema_findings(schemas) + profile.derived_rows_findings(schemas)
+    if findings:
+        raise PackageError(findings)
+
+    tables: dict[str, Table] = {}
+    for res in descriptor["resources"]:
+        schema_ref, schema = schemas[res["name"]]
         fields = tuple(
             Field(
                 name=f["name"],
-                type=f.get("type", "string"),
+                type=f["type"],
                 description=f.get("description", ""),
                 constraints=f.get("constraints", {}),
                 delimiter=f.get("delimiter", "|"),
                 fact=bool(f.get("x-fact")),
+                date_precision=tuple(f.get("x-date-precision", ())),
                 ext=tuple(sorted((k, _frozen(v)) for k, v in f.items() if k.startswith("x-"))),
             )
-            for f in schema.get("fields", [])
+            for f in schema["fields"]
         )
         pk = schema.get("primaryKey", [])
+        fks = tuple(
+            {
+                "fields": [fk["fields"]] if isinstance(fk["fields"], str) else list(fk["fields"]),
+                "reference": {
+                    "resource": fk["reference"].get("resource") or res["name"],
+                    "fields": [fk["reference"]["fields"]] if isinstance(fk["reference"]["fields"], str) else list(fk["reference"]["fields"]),
+                },
+            }
+            for fk in schema.get("foreignKeys", [])
+        )
         tables[res["name"]] = Table(
             name=res["name"],
             path=res["path"],
@@ -210,10 +231,8 @@ def load_package(root: Path | str = ".") -> Package:
             description=res.get("description", ""),
             fields=fields,
             primary_key=tuple([pk] if isinstance(pk, str) else pk),
-            foreign_keys=tuple(schema.get("foreignKeys", [])),
+            foreign_keys=fks,
             review_from=tuple(sorted(schema.get("x-review-from", {}).items())),
             ext={k: v for k, v in schema.items() if k.startswith("x-")},
         )
-    if any(f.code in ("descriptor-json", "path-outside-package", "descriptor-path", "schema-missing") for f in findings):
-        raise PackageError(findings)
-    return Package(root=root, descriptor=descriptor, tables=tables, policy=descriptor.get(POLICY_KEY, {}), findings=findings)
+    return Package(root=root, descriptor=descriptor, tables=tables, policy=descriptor.get(POLICY_KEY, {}), findings=[])

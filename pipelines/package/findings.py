@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from pipelines.package.chars import for_json, for_terminal
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -23,8 +25,18 @@ RULES: dict[str, Rule] = {
     "descriptor-path": Rule("package", "error", "Give the resource a relative path such as data/models.csv."),
     "path-outside-package": Rule("package", "error", "Use a relative path inside the repository, without '..', URLs or symlinks that lead out."),
     "schema-missing": Rule("package", "error", "Point the resource's schema at an existing file in schemas/."),
+    "descriptor-schema": Rule(
+        "package",
+        "error",
+        "Make the JSON at this place match the profile in schemas/profiles/ (names are lower-case letters, digits and _, starting with a letter).",
+    ),
+    "descriptor-reference": Rule("package", "error", "Name an existing field or resource, once: keys and references must point at what the schemas declare."),
+    "invalid-pattern": Rule("package", "error", "Write a regular expression that both Python and RE2 accept (no look-arounds or back-references)."),
     "missing-file": Rule("hygiene", "error", "Restore the CSV file, or remove the resource from datapackage.json."),
     "unlisted-file": Rule("hygiene", "error", "List the file as a resource in datapackage.json with a schema, or delete it."),
+    "large-file-not-strict": Rule(
+        "hygiene", "error", "Save the file as UTF-8 with LF line endings, no blank lines and no line breaks inside cells; then validate checks its cells."
+    ),
     "file-too-large": Rule("safety", "error", "Split the table or raise limits.file_bytes in datapackage.json after review."),
     "empty-file": Rule("hygiene", "error", "Write at least the header row that the schema declares."),
     "no-rows": Rule("hygiene", "warning", "Add rows, or remove the table if it is not needed."),
@@ -44,6 +56,8 @@ RULES: dict[str, Rule] = {
     "blank-header": Rule("hygiene", "error", "Give the column its schema name.", "blank-label"),
     # Table Schema
     "type": Rule("schema", "error", "Write the value in the column's type.", "type-error"),
+    "list-item": Rule("schema", "error", "Separate the items with | alone and leave no item empty: a|b|c."),
+    "calendar-date": Rule("schema", "error", "Write a date that exists on the calendar (no 30 February, no year 0000)."),
     "required": Rule("schema", "error", "Fill in the cell; the column is required.", "constraint-error"),
     "enum": Rule("schema", "error", "Use one of the allowed values.", "constraint-error"),
     "pattern": Rule("schema", "error", "Write the value in the form the pattern asks for.", "constraint-error"),
@@ -103,7 +117,8 @@ RULES: dict[str, Rule] = {
     "review-due": Rule("staleness", "warning", "Re-check the row soon and add a review (model-atlas stale lists them)."),
     # safety
     "formula": Rule("safety", "error", "Remove the leading = + - @ or tab, or reword the cell; spreadsheets would run it as a formula."),
-    "control-char": Rule("safety", "error", "Delete the invisible control or bidirectional character from the cell."),
+    "control-char": Rule("safety", "error", "Delete the invisible character from the cell (SECURITY.md lists the character policy)."),
+    "whitespace": Rule("safety", "error", "Run `model-atlas fmt` to trim the cell (an all-whitespace cell becomes empty), or delete the spaces."),
     "cell-too-long": Rule("safety", "error", "Shorten the cell below the limit (limits.cell_chars in datapackage.json)."),
     "row-too-long": Rule("safety", "error", "Shorten the row's cells below the row limit (limits.row_chars in datapackage.json)."),
     "url-scheme": Rule("safety", "error", "Use a plain https:// address without user name or password."),
@@ -135,6 +150,70 @@ class Finding:
         return (self.file, self.line, self.column, self.code, self.message)
 
 
+FINDINGS_CAP = 1000  # findings listed per rule and file; the rest are counted in one summary finding
+MORE = "(more)"  # the column of a summary finding
+
+
+def more_finding(file: str, code: str, hidden: int) -> Finding:
+    """One finding that stands for the findings of a rule in a file beyond the cap."""
+    return Finding(file, 0, MORE, code, f"{hidden} more {code} finding(s) in {file} are not listed (only the first {FINDINGS_CAP} of each rule per file are)")
+
+
+def hidden_count(f: Finding) -> int:
+    return int(f.message.split(" ", 1)[0]) if f.column == MORE else 0
+
+
+class CappedList(list):
+    """A list of findings that keeps at most FINDINGS_CAP per (file, code) and counts the rest (bounded memory on huge bad input)."""
+
+    def __init__(self, cap: int = FINDINGS_CAP):
+        super().__init__()
+        self.cap = cap
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def append(self, f: Finding) -> None:  # noqa: D102
+        key = (f.file, f.code)
+        n = self.seen.get(key, 0) + 1
+        self.seen[key] = n
+        if n <= self.cap:
+            super().append(f)
+
+    def extend(self, items) -> None:  # noqa: D102
+        for f in items:
+            self.append(f)
+
+    def __iadd__(self, items):
+        self.extend(items)
+        return self
+
+    def closed(self) -> list[Finding]:
+        """The kept findings plus one summary finding per (file, code) over the cap."""
+        out = list(self)
+        out += [more_finding(file, code, n - self.cap) for (file, code), n in self.seen.items() if n > self.cap]
+        return out
+
+
+def cap_findings(findings: list[Finding], cap: int = FINDINGS_CAP) -> list[Finding]:
+    """At most cap findings per rule and file (the first by line), and one summary finding counting the rest."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    hidden: dict[tuple[str, str], int] = {}
+    for f in findings:
+        key = (f.file, f.code)
+        if f.column == MORE:
+            hidden[key] = hidden.get(key, 0) + hidden_count(f)
+        else:
+            groups.setdefault(key, []).append(f)
+    out = []
+    for key, items in groups.items():
+        if len(items) > cap:
+            items = sorted(items, key=lambda f: f.sort_key)
+            hidden[key] = hidden.get(key, 0) + len(items) - cap
+            items = items[:cap]
+        out += items
+    out += [more_finding(file, code, n) for (file, code), n in hidden.items() if n]
+    return out
+
+
 def did_you_mean(value: str, choices) -> str:
     """A ' (did you mean "x"?)' suffix for the closest choice, or ''."""
     import difflib
@@ -152,8 +231,8 @@ def format_human(findings: list[Finding], checked: str) -> str:
             if current is not None:
                 out.append("")
             current = f.file
-        where = f"{f.file}:{f.line}" + (f":{f.column}" if f.column else "")
-        out.append(f"{where}: {f.severity}[{f.code}] {f.message}")
+        where = for_terminal(f"{f.file}:{f.line}" + (f":{f.column}" if f.column else ""))
+        out.append(f"{where}: {f.severity}[{f.code}] {for_terminal(f.message)}")  # a hostile value cannot move the cursor or hide text
         if f.fix:
             out.append(f"    fix: {f.fix}")
     errors = sum(f.severity == "error" for f in findings)
@@ -167,20 +246,23 @@ def format_human(findings: list[Finding], checked: str) -> str:
 def format_json(findings: list[Finding], checked: str) -> str:
     """The stable JSON shape documented in docs/validation.md."""
     items = [asdict(f) for f in sorted(findings, key=lambda f: f.sort_key)]
-    return json.dumps(
-        {
-            "version": 1,
-            "checked": checked,
-            "errors": sum(f.severity == "error" for f in findings),
-            "warnings": sum(f.severity == "warning" for f in findings),
-            "findings": items,
-        },
-        indent=2,
-        ensure_ascii=False,
+    return for_json(
+        json.dumps(
+            {
+                "version": 1,
+                "checked": checked,
+                "errors": sum(f.severity == "error" for f in findings),
+                "warnings": sum(f.severity == "warning" for f in findings),
+                "findings": items,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
     )
 
 
 def _escape_data(text: str) -> str:
+    text = for_terminal(text)
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 

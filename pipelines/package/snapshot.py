@@ -8,6 +8,7 @@ removed or retyped) are reported separately and loudly.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import tarfile
@@ -15,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.package.descriptor import Package, load_package
+from pipelines.package.descriptor import Package, PackageError, load_package
 from pipelines.package.sql import q
 from pipelines.package.tables import LINE, read_tables
 
@@ -55,39 +56,81 @@ def load_package_snapshot(con, pkg: Package, prefix: str, label: str) -> Snapsho
 
 
 def load_release_snapshot(con, release: Path, prefix: str) -> Snapshot:
+    """The tables of a release directory that verify_release has passed: its descriptor is read again
+    here, and every name and path is checked before it reaches SQL (the connection may read only that
+    directory anyway)."""
     import json
+    import re
 
-    desc = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
-    tables = {}
-    for res in desc["resources"]:
-        path = release / res["path"]
-        name = res["name"]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * FROM read_parquet({_lit(str(path))})")
-        tables[name] = {"key": res["schema"].get("primaryKey", []), "columns": {f["name"]: f["type"] for f in res["schema"]["fields"]}}
-    return Snapshot(f"release {desc.get('version', release.name)}", tables)
+    ident = re.compile(r"[a-z][a-z0-9_]{0,62}")
+    try:
+        desc = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
+        tables = {}
+        for res in desc["resources"]:
+            name = res["name"]
+            if not isinstance(name, str) or not ident.fullmatch(name) or res["path"] != f"parquet/{name}.parquet":
+                raise SnapshotError(f"{release}: resource {str(name)[:60]!r} is not a table name with its file at parquet/<name>.parquet")
+            columns = {f["name"]: f["type"] for f in res["schema"]["fields"]}
+            key = res["schema"].get("primaryKey", [])
+            if not all(isinstance(c, str) and ident.fullmatch(c) for c in [*columns, *key]) or not set(key) <= set(columns):
+                raise SnapshotError(f"{release}: a column name of {name} is not a plain identifier")
+            path = (release / res["path"]).resolve()
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * FROM read_parquet({_lit(str(path))})")
+            tables[name] = {"key": list(key), "columns": columns}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SnapshotError(f"{release}: cannot read the release descriptor ({type(exc).__name__}: {str(exc)[:120]})") from None
+    version = str(desc.get("version", release.name))[:64]
+    return Snapshot(f"release {version}", tables)
 
 
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def load_git_snapshot(con, root: Path, ref: str, prefix: str) -> Snapshot:
-    """The descriptor, schemas and data as they are at a git ref (extracted to a temporary directory)."""
+def resolve_commit(root: Path, ref: str) -> str:
+    """The commit a git ref names, verified as a ref: a value starting with '-' or naming no commit is refused
+    (git rev-parse --verify --end-of-options REF^{commit}), so no ref can become a git option."""
+    if not isinstance(ref, str) or not ref or ref.startswith("-") or any(ch in ref for ch in "\0\n\r") or len(ref) > 256:
+        raise SnapshotError(f"{ref[:80]!r} is not a git ref (a branch, tag or commit; it may not start with '-')")
     try:
-        proc = subprocess.run(["git", "archive", "--format=tar", ref, "datapackage.json", "schemas", "data"], cwd=root, capture_output=True, timeout=60)
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"], cwd=root, capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SnapshotError(f"cannot run git: {exc}") from None
+    commit = proc.stdout.strip()
+    if proc.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        raise SnapshotError(f"{ref[:80]!r} names no commit in this repository")
+    return commit
+
+
+def load_git_snapshot(con, root: Path, ref: str, prefix: str) -> Snapshot:
+    """The descriptor, schemas and data as they are at a git ref, extracted into the connection's own
+    temporary directory (the one place outside the package it may read)."""
+    commit = resolve_commit(root, ref)
+    try:
+        proc = subprocess.run(
+            ["git", "archive", "--format=tar", commit, "--", "datapackage.json", "schemas", "data"], cwd=root, capture_output=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SnapshotError(f"cannot run git: {exc}") from None
     if proc.returncode != 0:
-        raise SnapshotError(f"git cannot read {ref!r}: {proc.stderr.decode(errors='replace').strip()}")
-    tmp = Path(tempfile.mkdtemp(prefix="model-atlas-diff-"))
+        raise SnapshotError(f"git cannot read {ref!r}: {proc.stderr.decode(errors='replace').strip()[:300]}")
+    workdir = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    tmp = Path(tempfile.mkdtemp(prefix="snapshot-", dir=workdir))
     try:
         with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
             tar.extractall(tmp, filter="data")
-        snap = load_package_snapshot(con, load_package(tmp), prefix, ref)
+        try:
+            pkg = load_package(tmp)
+        except PackageError as exc:
+            raise SnapshotError(f"the package at {ref!r} cannot be read: {exc.findings[0].file}: {exc.findings[0].message}") from None
+        snap = load_package_snapshot(con, pkg, prefix, ref)
         # materialise now: the temporary files go away
         for name in snap.tables:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {q(prefix + '_' + name + '_m')} AS SELECT * FROM {q(prefix + '_' + name)}")
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * FROM {q(prefix + '_' + name + '_m')}")
+            # "$" cannot occur in a resource name, so the copy cannot collide with another table's view
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {q(prefix + '_' + name + '$m')} AS SELECT * FROM {q(prefix + '_' + name)}")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * FROM {q(prefix + '_' + name + '$m')}")
         return snap
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,11 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.package.descriptor import Package, Table
-from pipelines.package.findings import Finding, did_you_mean
+from pipelines.package.findings import CappedList, Finding, did_you_mean
 from pipelines.package.sql import lit, q, typed_columns, typed_ref
 
 LINE = "__line"
 DEFAULT_FILE_BYTES = 512 * 1024 * 1024
+# files DuckDB's strict reader cannot load are re-read line by line in Python, which holds the whole
+# file and its cells in memory (about 15 times the file's size): above this size they are not re-read
+CAREFUL_MAX_BYTES = 64 * 1024 * 1024
+# Python's csv module refuses fields over 131,072 characters by default; a file within the size limit
+# may hold longer cells (cell-too-long reports them), so the careful reader must accept any such field
+csv.field_size_limit(DEFAULT_FILE_BYTES)
 # RFC 4180 exactly, nothing guessed: no sniffing, no padding of short rows, errors instead of repairs
 DUCKDB_CSV_OPTIONS = (
     "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', new_line = '\\n', "
@@ -30,6 +36,28 @@ class LoadedTable:
     file: str
     rows: int  # the cells live in DuckDB: see read_table
     present: bool
+
+
+def package_files(pkg: Package) -> list[Path]:
+    """The resolved paths of the package's CSV files: the only files a package connection may read."""
+    out = []
+    for table in pkg.tables.values():
+        try:
+            out.append((pkg.root / table.path).resolve())
+        except (OSError, RuntimeError):  # a symlink loop: read_table reports it
+            continue
+    return out
+
+
+PACKAGE_MEMORY_LIMIT = "1200MB"  # DuckDB's share while checking a package (build's --memory-limit overrides it)
+
+
+def connect_package(pkg: Package, directories=(), memory_limit: str | None = None):
+    """A locked in-memory DuckDB connection that may read the package's CSV files and nothing else
+    (plus the directories named, such as a release being written)."""
+    from pipelines.package.duck import open_duckdb
+
+    return open_duckdb(files=package_files(pkg), directories=directories, memory_limit=memory_limit or PACKAGE_MEMORY_LIMIT)
 
 
 def _line_of_offset(data: bytes, offset: int) -> int:
@@ -120,6 +148,29 @@ def _scan_bytes(path: Path) -> dict:
     return facts
 
 
+def large_file_findings(file: str, size: int, facts: dict) -> list[Finding]:
+    """A file over CAREFUL_MAX_BYTES that DuckDB's strict reader cannot load: its byte-level hygiene
+    findings and one finding saying its cells were not checked."""
+    findings = []
+    if facts["bom"]:
+        findings.append(Finding(file, 1, "", "bom", "the file starts with a UTF-8 byte order mark"))
+    if facts["cr"]:
+        findings.append(Finding(file, 0, "", "line-endings", "the file contains carriage returns (CRLF line endings, or CR inside cells)"))
+    if facts["last"] != b"\n":
+        findings.append(Finding(file, facts["newlines"] + 1, "", "final-newline", "the last line does not end with a newline"))
+    findings.append(
+        Finding(
+            file,
+            0,
+            "",
+            "large-file-not-strict",
+            f"the file has {size} bytes and is not strict RFC 4180 CSV with one record per line (quotes spanning lines, blank lines, "
+            f"CR, a BOM or bytes that are not UTF-8); files over {CAREFUL_MAX_BYTES // (1 << 20)} MiB are read only in that form, so its cells were not checked",
+        )
+    )
+    return findings
+
+
 def _views(con, prefix: str, table: Table, stored_line: bool) -> None:
     """<prefix>raw_<name>: __line, the raw strings and the stored typed values; <prefix>typed_<name>: __line and typed fields.
 
@@ -147,7 +198,7 @@ def _load_fast(con, path: Path, prefix: str, table: Table, ncols: int, newlines:
     """
     import duckdb
 
-    text = str(path)
+    text = str(path.resolve())  # the path the connection was allowed to read
     if any(ch in text for ch in "*?[{") or ncols == 0:  # DuckDB would expand a glob
         return False
     names = table.field_names
@@ -187,7 +238,7 @@ def _load_columns(con, prefix: str, table: Table, columns: list[list], lines: li
 
 def _parse_careful(file: str, text: str, ncols: int, names: list[str]):
     """Python's csv module, tracking the line each record starts on; reports structural problems."""
-    findings: list[Finding] = []
+    findings = CappedList()
     columns: list[list] = [[] for _ in range(ncols)]
     lines: list[int] = []
     reader = csv.reader(io.StringIO(text), strict=True)
@@ -229,7 +280,7 @@ def _parse_careful(file: str, text: str, ncols: int, names: list[str]):
             for i in range(ncols):
                 columns[i].append(record[i] if i < len(record) and record[i] != "" else None)
             lines.append(start + offset)
-    return columns, lines, findings
+    return columns, lines, findings.closed()
 
 
 def read_table(con, root: Path, table: Table, limits: dict, prefix: str = "", scanned=None) -> tuple[LoadedTable, list[Finding]]:
@@ -257,6 +308,10 @@ def read_table(con, root: Path, table: Table, limits: dict, prefix: str = "", sc
             if nrows == 0:
                 findings.append(Finding(file, 1, "", "no-rows", f"{file} has a header but no rows"))
             return LoadedTable(table, file, nrows, True), findings
+    if size > CAREFUL_MAX_BYTES:
+        # too large for the line-by-line reader's memory: report what the byte scan saw, check no cells
+        _load_columns(con, prefix, table, [], [])
+        return LoadedTable(table, file, 0, True), large_file_findings(file, size, facts)
     # anything unusual: decode in Python, report each hygiene and structure problem at its line
     text, findings = check_bytes(file, path.read_bytes())
     if text is None:
@@ -275,13 +330,18 @@ def read_table(con, root: Path, table: Table, limits: dict, prefix: str = "", sc
 
 def unlisted_files(pkg: Package) -> list[Finding]:
     """CSV files under the resources' folders that the descriptor does not list."""
-    listed = {(pkg.root / t.path).resolve() for t in pkg.tables.values()}
+    listed = set(package_files(pkg))
     folders = {(pkg.root / t.path).parent for t in pkg.tables.values()}
     findings = []
     for folder in sorted(folders):
         for csv_path in sorted(folder.glob("*.csv")):
-            if csv_path.resolve() not in listed:
-                rel = csv_path.relative_to(pkg.root).as_posix()
+            rel = csv_path.relative_to(pkg.root).as_posix()
+            try:
+                resolved = csv_path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: never followed
+                findings.append(Finding(rel, 0, "", "unlisted-file", f"{rel} is a symlink that loops; delete it"))
+                continue
+            if resolved not in listed:
                 findings.append(Finding(rel, 0, "", "unlisted-file", f"{rel} is not a resource of datapackage.json"))
     return findings
 

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ from pipelines.release.notes import release_notes
 from pipelines.release.schema import arrow_schema, create_release_views, primary_key_ddl, release_columns, release_table_schema, table_ddl
 
 RELEASE_PREFIX = "model-atlas-"
+# a release version: MAJOR.MINOR.PATCH with an optional pre-release tag (1.2.0, 1.2.0-rc.1); nothing that can
+# leave the output directory or break a line of NOTES.md
+VERSION_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.]+)?")
+VERSION_MAX = 64
 DUCKDB_FILE = "model-atlas.duckdb"
 STORAGE_VERSION = "v1.0.0"  # the DuckDB file format every DuckDB 1.x and 2.x opens
 
@@ -52,7 +57,7 @@ def build_info(pkg: Package, version: str | None, as_of: date | None) -> BuildIn
         commit += "-dirty"
     epoch = os.environ.get("SOURCE_DATE_EPOCH") or git(pkg.root, "log", "-1", "--format=%ct")
     built = datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime(2000, 1, 1, tzinfo=UTC)
-    return BuildInfo(version or pkg.descriptor.get("version", "0.0.0"), as_of or built.date(), commit, built)
+    return BuildInfo(version if version is not None else pkg.descriptor.get("version", "0.0.0"), as_of or built.date(), commit, built)
 
 
 VIEWS = {
@@ -159,7 +164,7 @@ def _create_table(con, pkg: Package, name: str, late_key: bool, keys: bool = Tru
     keys=False leaves out every constraint (benchmarks/build_floor.py measures what they cost)."""
     table = pkg.table(name)
     ddl = table_ddl(table, pkg, with_foreign_keys=keys, with_primary_key=keys and not late_key)
-    con.execute(ddl.replace(f'CREATE TABLE "{name}"', f'CREATE TABLE rel."{name}"', 1))
+    con.execute(ddl.replace(f"CREATE TABLE {q(name)}", f"CREATE TABLE rel.{q(name)}", 1))
     con.execute(f"COMMENT ON TABLE rel.{q(name)} IS {lit(table.description or table.title)}")
     for c in release_columns(table):
         con.execute(f"COMMENT ON COLUMN rel.{q(name)}.{q(c.name)} IS {lit(c.description)}")
@@ -398,39 +403,140 @@ def write_checksums(out: Path) -> None:
     (out / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+_IDENT = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_SUM_LINE = re.compile(r"([0-9a-f]{64})  ([A-Za-z0-9_][A-Za-z0-9_./-]{0,254})")
+BOOKKEEPING_TABLES = {"release_info", "release_changes", "fact_coverage"}
+
+
+def _release_files(release: Path) -> tuple[list[str], list[str]]:
+    """(relative paths of regular files, problems): symlinks and anything that is not a plain file or directory are refused, never followed."""
+    files, problems = [], []
+    for dirpath, dirnames, filenames in os.walk(release, followlinks=False):
+        base = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            p = base / name
+            rel = p.relative_to(release).as_posix()
+            if p.is_symlink():
+                problems.append(f"{rel}: a symlink; a release holds only plain files")
+            elif name in filenames:
+                if p.is_file():
+                    files.append(rel)
+                else:
+                    problems.append(f"{rel}: not a plain file")
+    return sorted(files), problems
+
+
 def verify_release(release: Path) -> list[str]:
-    """Problems with a downloaded release: files whose checksum or size does not match. Empty = verified."""
-    problems = []
-    sums = release / "SHA256SUMS"
-    if not sums.is_file():
-        return [f"{sums}: missing; cannot verify"]
+    """Problems with a release directory; empty = verified.
+
+    Complete: SHA256SUMS, datapackage.json, the DuckDB file, and for every table of the release's
+    schema (its descriptor's resources, which must be the DuckDB file's tables) a Parquet file with
+    the rows release_info counts. Untampered: every file matches SHA256SUMS and the descriptor's bytes
+    and hashes. Contained: no symlink, no path outside the directory, nothing unlisted.
+    """
+    if release.is_symlink():
+        return [f"{release.name}: the release directory is a symlink"]
+    files, problems = _release_files(release)
+    if "SHA256SUMS" not in files:
+        return problems + ["SHA256SUMS: missing; cannot verify"]
     listed = set()
-    for n, line in enumerate(sums.read_text(encoding="utf-8").splitlines(), 1):
-        digest, _, rel = line.partition("  ")
-        if not rel or ".." in Path(rel).parts or rel.startswith("/"):
-            problems.append(f"SHA256SUMS:{n}: malformed line")
-            continue
-        listed.add(rel)
-        path = release / rel
-        if not path.is_file():
-            problems.append(f"{rel}: listed in SHA256SUMS but missing")
-        elif sha256(path) != digest:
-            problems.append(f"{rel}: sha256 does not match SHA256SUMS")
-    for p in sorted(release.rglob("*")):
-        rel = p.relative_to(release).as_posix()
-        if p.is_file() and p.name != "SHA256SUMS" and rel not in listed:
-            problems.append(f"{rel}: present but not listed in SHA256SUMS")
     try:
-        desc = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
-        for res in desc.get("resources", []):
-            path = release / res["path"]
-            if path.is_file():
-                if path.stat().st_size != res.get("bytes"):
-                    problems.append(f"{res['path']}: size differs from datapackage.json bytes")
-                if "sha256:" + sha256(path) != res.get("hash"):
-                    problems.append(f"{res['path']}: sha256 differs from datapackage.json hash")
-    except (OSError, ValueError, KeyError) as exc:
-        problems.append(f"datapackage.json: cannot read ({exc})")
+        sums = (release / "SHA256SUMS").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return problems + [f"SHA256SUMS: cannot read ({exc})"]
+    for n, line in enumerate(sums.splitlines(), 1):
+        m = _SUM_LINE.fullmatch(line)
+        if not m or ".." in m.group(2).split("/") or m.group(2) in listed:
+            problems.append(f"SHA256SUMS:{n}: malformed line (64 hex digits, two spaces, a relative path inside the release, each once)")
+            continue
+        digest, rel = m.groups()
+        listed.add(rel)
+        if rel not in files:
+            problems.append(f"{rel}: listed in SHA256SUMS but missing")
+        elif sha256(release / rel) != digest:
+            problems.append(f"{rel}: sha256 does not match SHA256SUMS")
+    for rel in files:
+        if rel != "SHA256SUMS" and rel not in listed:
+            problems.append(f"{rel}: present but not listed in SHA256SUMS")
+    for required in ("datapackage.json", DUCKDB_FILE, "NOTES.md"):
+        if required not in files:
+            problems.append(f"{required}: missing; a release has datapackage.json, {DUCKDB_FILE}, NOTES.md, parquet/ and SHA256SUMS")
+    if problems:
+        return problems
+    return _verify_contents(release, files)
+
+
+def _verify_contents(release: Path, files: list[str]) -> list[str]:
+    """The descriptor against the files and the DuckDB file (called once every checksum holds)."""
+    from pipelines.package.profile import read_json
+
+    problems = []
+    desc, bad = read_json(release / "datapackage.json", "datapackage.json")  # strict: size, depth, duplicate keys
+    if bad:
+        return [f"datapackage.json: {bad[0].message}"]
+    try:
+        resources = desc["resources"]
+        if not isinstance(resources, list) or not resources:
+            return ["datapackage.json: lists no resources; a release has at least one table"]
+        names = []
+        for i, res in enumerate(resources):
+            name = res["name"]
+            if not isinstance(name, str) or not _IDENT.fullmatch(name) or name in names:
+                problems.append(f"datapackage.json: /resources/{i}/name is not a distinct table name")
+                continue
+            names.append(name)
+            expected = f"parquet/{name}.parquet"
+            if res["path"] != expected:
+                problems.append(f"datapackage.json: /resources/{i}/path must be {expected}")
+                continue
+            if expected not in files:
+                problems.append(f"{expected}: missing (resource {name})")
+                continue
+            path = release / expected
+            if path.stat().st_size != res.get("bytes"):
+                problems.append(f"{expected}: size differs from datapackage.json bytes")
+            if "sha256:" + sha256(path) != res.get("hash"):
+                problems.append(f"{expected}: sha256 differs from datapackage.json hash")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"datapackage.json: cannot read ({type(exc).__name__}: {str(exc)[:120]})"]
+    extra = sorted(f for f in files if f.startswith("parquet/") and f not in {f"parquet/{n}.parquet" for n in names})
+    problems += [f"{f}: a Parquet file no resource lists" for f in extra]
+    if problems:
+        return problems
+    return _verify_database(release, names)
+
+
+def _verify_database(release: Path, names: list[str]) -> list[str]:
+    """The DuckDB file holds exactly the descriptor's tables, with the row counts release_info records, as do the Parquet files."""
+    import duckdb
+
+    from pipelines.package.duck import open_duckdb
+
+    problems = []
+    try:
+        con = open_duckdb(release / DUCKDB_FILE, read_only=True, directories=[release / "parquet"])
+    except duckdb.Error as exc:
+        return [f"{DUCKDB_FILE}: cannot be opened ({str(exc).splitlines()[0][:120]})"]
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+        if not BOOKKEEPING_TABLES <= tables:
+            return [f"{DUCKDB_FILE}: lacks {', '.join(sorted(BOOKKEEPING_TABLES - tables))}"]
+        data_tables = tables - BOOKKEEPING_TABLES
+        if data_tables != set(names):
+            missing, extra = sorted(data_tables - set(names)), sorted(set(names) - data_tables)
+            return [f"{DUCKDB_FILE}: its tables differ from datapackage.json's resources (not in the descriptor: {missing}; not in the database: {extra})"]
+        counts = json.loads(dict(con.execute("SELECT key, value FROM release_info").fetchall()).get("row_counts", "null"))
+        if not isinstance(counts, dict) or set(counts) != set(names):
+            return [f"{DUCKDB_FILE}: release_info.row_counts does not list every table"]
+        for name in names:
+            in_db = con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
+            in_parquet = con.execute(f"SELECT count(*) FROM read_parquet({lit(str((release / 'parquet' / (name + '.parquet')).resolve()))})").fetchone()[0]
+            if not in_db == in_parquet == counts[name]:
+                problems.append(f"{name}: {in_db} rows in the DuckDB file, {in_parquet} in parquet/{name}.parquet, {counts[name]} in release_info")
+    except (duckdb.Error, ValueError, TypeError) as exc:
+        problems.append(f"{DUCKDB_FILE}: cannot be read ({str(exc).splitlines()[0][:120]})")
+    finally:
+        con.close()
     return problems
 
 
@@ -438,21 +544,49 @@ class ReleaseExists(Exception):
     pass
 
 
+class OutputError(Exception):
+    """--version or --out cannot be used (exit 2)."""
+
+
+def check_version(version: str) -> str:
+    if not isinstance(version, str) or len(version) > VERSION_MAX or not VERSION_RE.fullmatch(version):
+        raise OutputError(f"{str(version)[:80]!r} is not a release version: write MAJOR.MINOR.PATCH with an optional -tag, for example 1.2.0 or 1.2.0-rc.1")
+    return version
+
+
+def check_out_dir(root: Path, out: Path) -> Path:
+    """The output directory, refused when it is a file or lies inside data/ or schemas/ (or is the package itself)."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file, not a directory")
+    try:
+        resolved = out.resolve()
+        protected = [(root / "data").resolve(), (root / "schemas").resolve()]
+    except (OSError, RuntimeError) as exc:
+        raise OutputError(f"--out {out} cannot be resolved ({exc})") from None
+    for p in protected:
+        if resolved == p or p in resolved.parents:
+            raise OutputError(f"--out {out} lies inside {p.name}/, which holds the package's sources; choose another directory such as dist")
+    return out
+
+
+def staging_dir(out_dir: Path, version: str) -> Path:
+    """Where a release is written before it is renamed into place (the build connection may write only there)."""
+    return out_dir / f".{RELEASE_PREFIX}{version}.tmp-{os.getpid()}"
+
+
 def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None, previous_label: str | None = None, memory_limit: str | None = None) -> Path:
     """Write a complete release into a temporary directory, then rename it into place.
 
-    memory_limit caps DuckDB's memory meanwhile (DuckDB's own default when None); data that does not
-    fit spills to a directory beside the release, which DuckDB removes when the connection closes."""
+    The connection comes locked from pipelines.package.duck.open_duckdb with its memory cap and a
+    temporary directory outside the package and the release; it may write only in staging_dir."""
+    check_version(info.version)
     final = out_dir / f"{RELEASE_PREFIX}{info.version}"
     if final.exists():
         raise ReleaseExists(f"{final} already exists; releases are immutable: choose a new --version or remove it")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{final.name}.tmp-{os.getpid()}"
+    tmp = staging_dir(out_dir, info.version)
     if tmp.exists():
         shutil.rmtree(tmp)
-    con.execute(f"SET temp_directory = {lit(str(out_dir / f'.{final.name}.spill-{os.getpid()}'))}")
-    if memory_limit:
-        con.execute(f"SET memory_limit = {lit(memory_limit)}")
     try:
         tmp.mkdir()
         create_release_views(con, pkg, info.as_of)
@@ -467,7 +601,6 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
         except OSError as exc:
             raise ReleaseExists(f"{final} appeared while building (another build?): {exc}") from None
     finally:
-        con.execute("RESET memory_limit")
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final

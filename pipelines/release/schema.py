@@ -86,7 +86,7 @@ def release_columns(table: Table) -> list[Column]:
     in place, followed by its companion column), then the table's declared derived columns, then its review columns."""
     cols: list[Column] = []
     for f in table.fields:
-        if f.x("x-derive") == "month-date":
+        if "month" in f.date_precision:
             cols += _month_date(f.name, f.description)
         elif f.type == "list":
             col = f"t.{q(f.name)}"
@@ -124,12 +124,12 @@ def arrow_schema(table: Table):
 
 
 def primary_key_ddl(table: Table) -> str:
-    return "PRIMARY KEY (" + ", ".join(f'"{k}"' for k in table.primary_key) + ")"
+    return "PRIMARY KEY (" + ", ".join(q(k) for k in table.primary_key) + ")"
 
 
 def table_ddl(table: Table, pkg: Package, with_foreign_keys: bool = True, with_primary_key: bool = True) -> str:
     """CREATE TABLE with primary and foreign keys, derived from the schema."""
-    cols = [f'"{c.name}" {c.duckdb_type()}' for c in release_columns(table)]
+    cols = [f"{q(c.name)} {c.duckdb_type()}" for c in release_columns(table)]
     if table.primary_key and with_primary_key:
         cols.append(primary_key_ddl(table))
     if with_foreign_keys:
@@ -137,12 +137,12 @@ def table_ddl(table: Table, pkg: Package, with_foreign_keys: bool = True, with_p
             ref = fk["reference"]
             cols.append(
                 "FOREIGN KEY ("
-                + ", ".join(f'"{f}"' for f in fk["fields"])
-                + f') REFERENCES "{ref.get("resource") or table.name}" ('
-                + ", ".join(f'"{f}"' for f in ref["fields"])
+                + ", ".join(q(f) for f in fk["fields"])
+                + f") REFERENCES {q(ref.get('resource') or table.name)} ("
+                + ", ".join(q(f) for f in ref["fields"])
                 + ")"
             )
-    return f'CREATE TABLE "{table.name}" (\n  ' + ",\n  ".join(cols) + "\n)"
+    return f"CREATE TABLE {q(table.name)} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
 def release_table_schema(table: Table) -> dict:
