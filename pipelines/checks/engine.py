@@ -223,7 +223,7 @@ def check_row_rules(con, loaded: dict[str, LoadedTable], as_of: date) -> list[Fi
         sql = rule.sql.replace(":as_of", lit(as_of))
         for line, row_json in _run(con, f"SELECT {q(LINE)}, to_json(t) FROM {q('typed_' + rule.table)} t WHERE {sql}"):
             values = json.loads(row_json)
-            findings.append(Finding(lt.file, line, rule.column, rule.code, rule.message.format(**values)))
+            findings.append(Finding(lt.file, line, rule.column, rule.code, rule.message.format(as_of=as_of.isoformat(), **values)))
     return findings
 
 

@@ -96,6 +96,6 @@ def pandera_findings(root: Path | str, as_of: date) -> list[Finding]:
                 rule = rules[int(case["check"])]
                 row = df.loc[int(case["index"])]
                 values = {k: ("" if v is None or (not isinstance(v, str) and pd.isna(v)) else v) for k, v in row.items()}
-                findings.append(Finding(table.path, int(row["__line"]), rule.column, rule.code, rule.message.format(**values)))
+                findings.append(Finding(table.path, int(row["__line"]), rule.column, rule.code, rule.message.format(as_of=as_of.isoformat(), **values)))
     # pandera reports one failure case per failing column of a dataframe-level check; keep one per row
     return sorted(set(findings), key=lambda f: f.sort_key)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from pipelines.package.clock import utc_today
 from pipelines.package.descriptor import Package, load_package
 from pipelines.package.findings import Finding
 
@@ -68,13 +69,15 @@ def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:
 def validate(root: Path | str = ".", as_of: date | None = None, changed_since: str | None = None) -> Report:
     """Run every check on the package at root; raises PackageError when the descriptor is unusable.
 
+    as_of defaults to today's date in UTC (pipelines.package.clock).
+
     With changed_since (a git ref), staleness is enforced only on rows the change touches; other
     stale rows are reported as warnings so nobody is blocked by someone else's review backlog.
     """
     from pipelines.package.snapshot import SnapshotError
 
     pkg = load_package(root)
-    con, loaded, findings = connect_checked(pkg, as_of or date.today())
+    con, loaded, findings = connect_checked(pkg, as_of or utc_today())
     if changed_since:
         try:
             touched = touched_rows(con, pkg, changed_since)

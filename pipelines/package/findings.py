@@ -58,7 +58,7 @@ RULES: dict[str, Rule] = {
     "unknown-field": Rule("keys", "error", "Name a column of the cited table, or * for the whole row."),
     # row rules (declared in pipelines/rules.py)
     "params-active-exceeds-total": Rule("row", "error", "params_active counts a subset of params_total: fix whichever is wrong."),
-    "future-date": Rule("row", "error", "Dates cannot lie after the as-of date: correct the date."),
+    "future-date": Rule("row", "error", "Correct the date: it cannot lie after the as-of date (today in UTC, unless --as-of names another day)."),
     "published-after-accessed": Rule("row", "error", "A source is read after it is published: fix published or accessed."),
     "params-range": Rule("row", "error", "params_min must not exceed params_max."),
     "seed-correction-incomplete": Rule(
