@@ -10,6 +10,7 @@ import json
 import re
 from datetime import date
 
+from pipelines.checks.placeholders import PLACEHOLDERS
 from pipelines.checks.rules import ROW_RULES
 from pipelines.package.descriptor import Field, Package, Table
 from pipelines.package.findings import Finding, did_you_mean
@@ -454,6 +455,19 @@ def check_staleness(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: da
                 f"{row_id} was last reviewed on {last} by {reviewer} ({age} days before {as_of}); {conf}-confidence rows are due after {limit} days",
             )
         )
+    return findings
+
+
+def check_placeholders(con, loaded: dict[str, LoadedTable]) -> list[Finding]:
+    """Cells still holding a placeholder that `model-atlas new` wrote (pipelines/checks/placeholders.py)."""
+    findings = []
+    for p in PLACEHOLDERS:
+        lt = loaded.get(p.table)
+        if lt is None or p.column not in lt.table.field_names:
+            continue
+        for (line,) in _run(con, f"SELECT {q(LINE)} FROM {q('raw_' + p.table)} WHERE trim({q(p.column)}) = {lit(p.text)}"):
+            message = f'"{p.text}" is the placeholder that model-atlas new wrote into {p.column}'
+            findings.append(Finding(lt.file, line, p.column, "placeholder", message, p.fix))
     return findings
 
 

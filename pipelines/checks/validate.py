@@ -42,7 +42,13 @@ def connect_checked(pkg: Package, as_of: date):
     findings += checks.check_cross_table(con, pkg, loaded, as_of)
     findings += checks.check_staleness(con, pkg, loaded, as_of)
     findings += checks.check_safety(con, pkg, loaded)
-    return con, loaded, findings
+    return con, loaded, one_finding_per_cell_placeholder(findings + checks.check_placeholders(con, loaded))
+
+
+def one_finding_per_cell_placeholder(findings: list[Finding]) -> list[Finding]:
+    """A cell still holding a placeholder is one defect: drop the pattern, key or safety findings it also causes."""
+    placeholder_cells = {(f.file, f.line, f.column) for f in findings if f.code == "placeholder"}
+    return [f for f in findings if f.code == "placeholder" or (f.file, f.line, f.column) not in placeholder_cells]
 
 
 def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:

@@ -67,6 +67,7 @@ RULES: dict[str, Rule] = {
         "A review that checks a seed claim needs seed_value (what the seed said); a correction also needs field (the column corrected, or * for the row).",
     ),
     "url-required": Rule("row", "error", "Give the https address of the document; only seed notes may lack one."),
+    "placeholder": Rule("row", "error", "Replace the placeholder with the real value (each placeholder's finding says what belongs there)."),
     # cross-table rules
     "unclassified-model": Rule("cross", "error", "Add a model_classes row linking the model to at least one class."),
     "product-in-class": Rule("cross", "error", "Products, devices and frameworks are not models: link them with model_relations (uses-model) instead."),
