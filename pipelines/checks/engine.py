@@ -100,8 +100,8 @@ def field_check_sql(table: Table) -> list[str]:
         ]
         parts.insert(0, f"CREATE OR REPLACE TEMP TABLE flagged_{table.name} AS {scan}")
     for f in table.fields:
-        if not f.constraints.get("unique"):
-            continue
+        if not f.constraints.get("unique") or table.primary_key == (f.name,):
+            continue  # a repeated single-column primary key is one defect, reported once as primary-key
         col = q(f.name)
         typed = typed_ref(f)
         present = _valid(f)
@@ -168,6 +168,8 @@ def _describe(table: Table, column: str, code: str, value, detail) -> str:
         allowed = f.constraints["enum"]
         return f"{shown} is not an allowed {column}{did_you_mean(value, allowed)}; allowed: {', '.join(map(str, allowed))}"
     if code == "pattern":
+        if f.hint:
+            return f"{shown} is not a valid {column}: write {f.hint}"
         return f"{shown} does not match the pattern of {column}: {f.constraints['pattern']}"
     if code == "min-length":
         return f"{column} has {detail} characters; at least {f.constraints['minLength']} are required"

@@ -53,12 +53,16 @@ def frictionless_findings(root: Path | str) -> list[tuple[str, int, str, str]]:
     with system.use_context(trusted=False):
         package = Package(str(root / "datapackage.json"), basepath=str(root))
         report = package.validate()
+    sole_keys = {(t.path, t.primary_key[0]) for t in load_package(root).tables.values() if len(t.primary_key) == 1}
     out = []
     for task in report.tasks:
         path = task.place or ""
         file = Path(path).relative_to(root.resolve()).as_posix() if Path(path).is_absolute() else path
         for error in task.errors:
-            out.append((file, getattr(error, "row_number", 0) or 0, getattr(error, "field_name", "") or "", error.type))
+            field = getattr(error, "field_name", "") or ""
+            if error.type == "unique-error" and (file, field) in sole_keys:
+                continue  # frictionless reports a repeated single-column primary key twice (also as primary-key); we report it once
+            out.append((file, getattr(error, "row_number", 0) or 0, field, error.type))
     return out
 
 

@@ -27,6 +27,7 @@ class Field:
     constraints: dict
     delimiter: str = "|"
     fact: bool = False  # x-fact: every value needs a primary-source citation
+    hint: str = ""  # x-hint: the pattern in plain words, printed instead of the regular expression
 
     @property
     def required(self) -> bool:
@@ -176,6 +177,7 @@ def load_package(root: Path | str = ".") -> Package:
                 constraints=f.get("constraints", {}),
                 delimiter=f.get("delimiter", "|"),
                 fact=bool(f.get("x-fact")),
+                hint=str(f.get("x-hint", "")),
             )
             for f in schema.get("fields", [])
         )
