@@ -46,7 +46,7 @@ RULES: dict[str, Rule] = {
     "type": Rule("schema", "error", "Write the value in the column's type.", "type-error"),
     "required": Rule("schema", "error", "Fill in the cell; the column is required.", "constraint-error"),
     "enum": Rule("schema", "error", "Use one of the allowed values.", "constraint-error"),
-    "pattern": Rule("schema", "error", "Write the value in the form the pattern asks for.", "constraint-error"),
+    "pattern": Rule("schema", "error", "Write the value in the form the message describes.", "constraint-error"),
     "min-length": Rule("schema", "error", "Write a longer value.", "constraint-error"),
     "max-length": Rule("schema", "error", "Shorten the value.", "constraint-error"),
     "minimum": Rule("schema", "error", "Use a value at or above the minimum.", "constraint-error"),
