@@ -45,6 +45,8 @@ GIT_ENV = {
     "GIT_AUTHOR_EMAIL": "t@example.org",
     "GIT_COMMITTER_NAME": "t",
     "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_AUTHOR_DATE": "2026-11-20T12:00:00Z",  # commits in tests are dated, so their time is never the build's by chance
+    "GIT_COMMITTER_DATE": "2026-11-20T12:00:00Z",
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
@@ -70,6 +72,15 @@ def valid_package(target: Path) -> Path:
     shutil.copytree(REPO / "schemas", target / "schemas")
     shutil.copytree(FIXTURES / "valid" / "data", target / "data")
     return target
+
+
+def review_today(root: Path) -> Path:
+    """Date every review of a package today (UTC), so a test that runs at today's date never meets a stale row."""
+    path = root / "data" / "reviews.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(",2026-11-01,", f",{utc_today()},"), encoding="utf-8")
+    assert ",2026-11-01," not in path.read_text(encoding="utf-8")
+    return root
 
 
 def defect_package(name: str, target: Path) -> tuple[Path, dict]:

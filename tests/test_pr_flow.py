@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, REPO, git, git_repo, run_cli, utc_today, valid_package
+from conftest import AS_OF, REPO, git, git_repo, review_today, run_cli, utc_today, valid_package
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -247,6 +247,7 @@ def test_fmt_keeps_every_value_of_generated_tables(tmp_path, body):
 
 def test_rows_dated_today_pass_validate_and_build_without_as_of(repo, tmp_path):
     """No --as-of means today in UTC: a review and an accessed date of today are not "in the future"."""
+    review_today(repo)
     for file, line in new_model(utc_today()):
         append(repo / file, line)
     proc = run_cli("validate", "--root", str(repo))
@@ -257,6 +258,7 @@ def test_rows_dated_today_pass_validate_and_build_without_as_of(repo, tmp_path):
 
 
 def test_a_date_after_today_names_the_date_it_was_compared_with(repo):
+    review_today(repo)
     tomorrow = (date.fromisoformat(utc_today()) + timedelta(days=1)).isoformat()
     for file, line in new_model(tomorrow):
         append(repo / file, line)
