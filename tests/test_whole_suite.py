@@ -70,6 +70,8 @@ def test_a_new_model_on_a_branch_passes_the_whole_suite(tmp_path):
         proc = run(copy, cli, *args, env=env)
         assert proc.returncode == 0, f"model-atlas {' '.join(args)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert f"as of {today}" in proc.stdout
+    again = run(copy, cli, "build", "--out", str(tmp_path / "dist"), env=env)  # the README's first command, a second time
+    assert again.returncode == 0 and "left unchanged" in again.stdout, again.stderr
     git(copy, "add", "data")
     git(copy, "commit", "-qm", "Add Sample LM 2B")
     assert git(copy, "status", "--porcelain") == ""
