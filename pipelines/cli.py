@@ -100,7 +100,7 @@ def cmd_build(args) -> int:
             else:  # compare the CSV tables at a git ref with the CSV tables now
                 old = load_git_snapshot(con, pkg.root, args.previous, "old")
                 new = current_snapshot(con, pkg, info.as_of)
-            diffs, label = diff_snapshots(con, old, new, ignore=derived_column_names()), old.label
+            diffs, label = diff_snapshots(con, old, new, ignore=derived_column_names(pkg)), old.label
         final = build_release(pkg, con, Path(args.out), info, diffs, label, memory_limit=args.memory_limit)
     except ReleaseExists as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -225,6 +225,42 @@ def cmd_fmt(args) -> int:
     return EXIT_FINDINGS if (args.check and changed) or skipped else EXIT_OK
 
 
+def cmd_coverage(args) -> int:
+    from pipelines.checks.coverage import coverage, coverage_csv, coverage_markdown
+    from pipelines.checks.validate import connect_checked
+    from pipelines.package.descriptor import PackageError, load_package
+
+    try:
+        pkg = load_package(args.root)
+    except PackageError as exc:
+        return _print_package_error(exc)
+    con, _, _ = connect_checked(pkg, args.as_of or date.today())
+    rows = coverage(con, pkg)
+    con.close()
+    print((coverage_csv if args.format == "csv" else coverage_markdown)(rows), end="")
+    return EXIT_OK
+
+
+def cmd_ingest(args) -> int:
+    from pipelines.contrib.ingest import IngestError, ingest_files
+    from pipelines.package.descriptor import PackageError, load_package
+
+    try:
+        pkg = load_package(args.root)
+    except PackageError as exc:
+        return _print_package_error(exc)
+    try:
+        report = ingest_files(
+            pkg, [Path(p) for p in args.records], [Path(p) for p in args.sources], args.reviewer, args.date or date.today(), write=not args.dry_run
+        )
+    except (IngestError, OSError) as exc:
+        print(f"error: {exc}\n\nNothing was written. Fix the record, then run the command again.", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(report.text(), end="")
+    print("dry run: nothing was written" if args.dry_run else "now run: model-atlas fmt && model-atlas validate")
+    return EXIT_FINDINGS if report.conflicts else EXIT_OK
+
+
 def _add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
 
@@ -346,6 +382,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_root(f)
     f.add_argument("--check", action="store_true", help="only report files that are not canonical; exit 1 if any")
     f.set_defaults(func=cmd_fmt)
+
+    cv = sub.add_parser(
+        "coverage",
+        help="per fact field: how many rows state it, document it as unpublished, or simply lack it",
+        description="Count, for every fact field of models and architectures, the rows that state it (and cite a primary source), "
+        "the rows whose fact_gaps entry says it is unpublished, not applicable or unverified, and the rows that simply lack it.",
+    )
+    _add_root(cv)
+    cv.add_argument("--as-of", type=_as_of, default=None, help="date for the checks that run first (default: today)")
+    cv.add_argument("--format", choices=["markdown", "csv"], default="markdown", help="output format (default: markdown)")
+    cv.set_defaults(func=cmd_coverage)
+
+    ig = sub.add_parser(
+        "ingest",
+        help="add curated model records (JSON lines) to every table at once: facts, architecture, classes, lineage, citations, gaps, review",
+        description="Turn model records (one JSON object a line; format in CONTRIBUTING.md) into rows of every table, writing all files or none. "
+        "An update record fills empty facts of an existing model and never overwrites one: a differing value is reported as a conflict "
+        "(exit 1) for a person to settle. Run fmt and validate afterwards.",
+    )
+    ig.add_argument("records", nargs="+", help="JSON-lines files of model records")
+    ig.add_argument("--sources", nargs="*", default=[], help="JSON-lines files of new sources the records cite")
+    ig.add_argument("--reviewer", required=True, help="handle recorded on the review of each record (yours, or model-atlas-curators)")
+    ig.add_argument("--date", type=_as_of, default=None, help="date of the reviews and source accesses (default: today)")
+    ig.add_argument("--dry-run", action="store_true", help="report what would be added; write nothing")
+    _add_root(ig)
+    ig.set_defaults(func=cmd_ingest)
     return parser
 
 

@@ -64,6 +64,16 @@ def cell_checks(table: Table) -> list[tuple[str, str, str, str]]:
             checks.append((f.name, "required", f"{col} IS NULL", "NULL"))
         if "enum" in c:
             checks.append((f.name, "enum", f"{present} AND {col} NOT IN ({', '.join(lit(v) for v in c['enum'])})", "NULL"))
+        if f.item_enum:
+            items = ", ".join(lit(v) for v in f.item_enum)
+            checks.append(
+                (
+                    f.name,
+                    "enum",
+                    f"{col} IS NOT NULL AND len(list_filter(string_split({col}, {lit(f.delimiter)}), lambda x: trim(x) NOT IN ({items}))) > 0",
+                    "NULL",
+                )
+            )
         if "pattern" in c:
             checks.append((f.name, "pattern", f"{present} AND NOT regexp_full_match({col}, {lit(c['pattern'])})", "NULL"))
         if "minLength" in c:
@@ -164,6 +174,10 @@ def _describe(table: Table, column: str, code: str, value, detail) -> str:
         return f"{shown} is not a valid {f.type} for {column} ({TYPE_HINT.get(f.type, '')})"
     if code == "required":
         return f"{column} is required but the cell is empty"
+    if code == "enum" and f.item_enum:
+        allowed = list(f.item_enum)
+        bad = [v.strip() for v in str(value).split(f.delimiter) if v.strip() not in allowed]
+        return f"{', '.join(repr(b) for b in bad)} in {shown} is not an allowed item of {column}{did_you_mean(bad[0], allowed) if bad else ''}; allowed: {', '.join(allowed)}"
     if code == "enum":
         allowed = f.constraints["enum"]
         return f"{shown} is not an allowed {column}{did_you_mean(value, allowed)}; allowed: {', '.join(map(str, allowed))}"

@@ -31,6 +31,7 @@ def connect_checked(pkg: Package, as_of: date):
     import duckdb
 
     from pipelines.checks import engine as checks
+    from pipelines.checks.taxonomy import check_taxonomy
     from pipelines.package.tables import read_tables
 
     con = duckdb.connect()
@@ -40,6 +41,7 @@ def connect_checked(pkg: Package, as_of: date):
     findings += checks.check_schema_and_keys(con, pkg, loaded)
     findings += checks.check_row_rules(con, loaded, as_of)
     findings += checks.check_cross_table(con, pkg, loaded, as_of)
+    findings += check_taxonomy(con, pkg, loaded)
     findings += checks.check_staleness(con, pkg, loaded, as_of)
     findings += checks.check_safety(con, pkg, loaded)
     return con, loaded, one_finding_per_cell_placeholder(findings + checks.check_placeholders(con, loaded))

@@ -27,7 +27,21 @@ class Field:
     constraints: dict
     delimiter: str = "|"
     fact: bool = False  # x-fact: every value needs a primary-source citation
-    hint: str = ""  # x-hint: the pattern in plain words, printed instead of the regular expression
+    ext: tuple = ()  # the field's project extension keys (x-...), as sorted (key, value) pairs
+
+    def x(self, key: str, default=None):
+        """A project extension of the field, such as x-item-enum or x-derive."""
+        return dict(self.ext).get(key, default)
+
+    @property
+    def item_enum(self) -> list | None:
+        """For a list field: the values each item may take."""
+        return self.x("x-item-enum")
+
+    @property
+    def hint(self) -> str:
+        """x-hint: the field's pattern in plain words, printed instead of the regular expression."""
+        return str(self.x("x-hint") or "")
 
     @property
     def required(self) -> bool:
@@ -60,6 +74,8 @@ class Table:
     fields: tuple[Field, ...]
     primary_key: tuple[str, ...]
     foreign_keys: tuple[dict, ...]
+    review_from: tuple = ()  # x-review-from: where a row takes its confidence from, as sorted (key, value) pairs
+    ext: dict = field(default_factory=dict, compare=False, hash=False)  # the schema's table-level project extensions (x-...)
 
     @property
     def field_names(self) -> list[str]:
@@ -93,6 +109,15 @@ class Package:
 
     def table(self, name: str) -> Table:
         return self.tables[name]
+
+
+def _frozen(value):
+    """A hashable copy of a JSON value (lists become tuples)."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value
 
 
 class PackageError(Exception):
@@ -177,7 +202,7 @@ def load_package(root: Path | str = ".") -> Package:
                 constraints=f.get("constraints", {}),
                 delimiter=f.get("delimiter", "|"),
                 fact=bool(f.get("x-fact")),
-                hint=str(f.get("x-hint", "")),
+                ext=tuple(sorted((k, _frozen(v)) for k, v in f.items() if k.startswith("x-"))),
             )
             for f in schema.get("fields", [])
         )
@@ -191,6 +216,8 @@ def load_package(root: Path | str = ".") -> Package:
             fields=fields,
             primary_key=tuple([pk] if isinstance(pk, str) else pk),
             foreign_keys=tuple(schema.get("foreignKeys", [])),
+            review_from=tuple(sorted(schema.get("x-review-from", {}).items())),
+            ext={k: v for k, v in schema.items() if k.startswith("x-")},
         )
     if any(f.code in ("descriptor-json", "path-outside-package", "descriptor-path", "schema-missing") for f in findings):
         raise PackageError(findings)

@@ -95,12 +95,32 @@ def build_info(pkg: Package, version: str | None, as_of: date | None) -> BuildIn
 
 VIEWS = {
     "model_overview": (
-        "One row per model, family or product: its facts, classes, confidence and last review.",
+        "One row per model, family or product: its facts, classes (hand-written and derived), confidence and last review.",
         """SELECT m.model_id, m.name, m.kind, m.organization, m.release_date, m.release_date_precision, m.params_total, m.params_active,
-       m.context_length, m.open_weights, m.size_band, list(mc.class_id ORDER BY mc.class_id) FILTER (WHERE mc.class_id IS NOT NULL) AS classes,
+       m.context_length, m.max_output_tokens, m.knowledge_cutoff, m.license, m.open_weights, m.input_modalities, m.output_modalities,
+       m.reasoning, m.tool_calling, m.status, m.size_band, list(mc.class_id ORDER BY mc.class_id) FILTER (WHERE mc.class_id IS NOT NULL) AS classes,
        m.confidence, m.last_reviewed, m.review_status
 FROM models m LEFT JOIN model_classes mc USING (model_id)
 GROUP BY ALL ORDER BY m.model_id""",
+    ),
+    "model_lineage": (
+        "Every ancestor of every model through the lineage edges (fine-tuned, distilled, continued pretraining, quantized, merged, extends, successor), "
+        "with the path; read it forwards for ancestors and backwards (WHERE ancestor_id = ...) for descendants.",
+        """WITH RECURSIVE up(model_id, ancestor_id, depth, relations, path) AS (
+  SELECT model_id, target_id, 1, [relation], [model_id, target_id] FROM model_relations WHERE relation <> 'uses-model'
+  UNION ALL
+  SELECT up.model_id, r.target_id, up.depth + 1, list_append(up.relations, r.relation), list_append(up.path, r.target_id)
+  FROM up JOIN model_relations r ON r.model_id = up.ancestor_id
+  WHERE r.relation <> 'uses-model' AND NOT list_contains(up.path, r.target_id)
+)
+SELECT model_id, ancestor_id, depth, relations, path FROM up ORDER BY model_id, depth, ancestor_id""",
+    ),
+    "fact_timeline": (
+        "Each recorded value of a fact that changed, with the date it took effect and the date the next value replaced it (valid_to is NULL for the "
+        "current value); the value at date X is the row WHERE valid_from <= X AND (valid_to IS NULL OR X < valid_to).",
+        """SELECT model_id, field, value, effective_on AS valid_from, effective_on_precision AS valid_from_precision,
+       lead(effective_on) OVER (PARTITION BY model_id, field ORDER BY effective_on) AS valid_to, source_id, locator
+FROM fact_history ORDER BY model_id, field, valid_from""",
     ),
     "class_tree": (
         "Every class with its path from the root of its facet, via a recursive query over parent_class_id.",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pipelines.package.snapshot import Snapshot, TableDiff
 from pipelines.package.sql import q
-from pipelines.release.schema import DERIVED, create_release_views, release_columns
+from pipelines.release.schema import create_release_views, release_columns
 
 
-def derived_column_names() -> set[str]:
-    return {c.name for cols in DERIVED.values() for c in cols if c.name != "release_date"}
+def derived_column_names(pkg) -> set[str]:
+    """Columns a release computes from other rows (review state, bands), which a row diff does not compare."""
+    return {c.name for t in pkg.tables.values() for c in release_columns(t) if c.derived and c.name not in {f.name for f in t.fields}}
 
 
 def current_snapshot(con, pkg, as_of, release_form: bool = False):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.checks.coverage import coverage, coverage_markdown
 from pipelines.package.sql import q
 
 
@@ -21,6 +22,13 @@ def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None
     for t in ("models", "classes"):
         got = dict(con.execute(f"SELECT confidence, count(*) FROM {q('release_' + t)} GROUP BY ALL").fetchall())
         lines.append(f"| {t} | {got.get('high', 0)} | {got.get('medium', 0)} | {got.get('low', 0)} |")
+    lines += ["", "## Coverage of the facts", ""]
+    lines += [
+        "Per fact field: rows that state it, rows whose gap is documented (unpublished by the maker, not applicable, not yet verified), "
+        "and rows that simply lack it. `model-atlas coverage` prints the same table for a working tree.",
+        "",
+    ]
+    lines += [coverage_markdown(coverage(con, pkg)).rstrip()]
     lines += ["", "## Changes", ""]
     if changes_md is None:
         lines += ["No previous release was given (`--previous`), so no row-level changes are listed.", ""]

@@ -19,6 +19,7 @@ class Column:
     type: str  # Table Schema type
     description: str
     derived: bool = False
+    sql: str = ""  # the release's expression over the typed row t (and its review state rs); empty: the field as stored
 
     def duckdb_type(self) -> str:
         return Field(self.name, self.type, "", {}).duckdb_type()
@@ -37,42 +38,78 @@ class Column:
 
 
 REVIEW_COLUMNS = (
-    Column("confidence", "string", "Confidence after the row's latest review (high, medium, low; see confidence_levels).", True),
-    Column("last_reviewed", "date", "Date of the row's latest review.", True),
-    Column("reviewers", "integer", "Number of distinct reviewers who have checked the row.", True),
-    Column("review_status", "string", "ok, due (past the warn-after age) or stale (past the error-after age) at the release's as-of date.", True),
-    Column("stale", "boolean", "True when review_status is stale at the release's as-of date.", True),
+    Column("confidence", "string", "Confidence after the row's latest review (high, medium, low; see confidence_levels).", True, "rs.confidence"),
+    Column("last_reviewed", "date", "Date of the row's latest review.", True, "rs.last_reviewed"),
+    Column("reviewers", "integer", "Number of distinct reviewers who have checked the row.", True, "coalesce(rs.reviewers, 0)"),
+    Column("review_status", "string", "ok, due (past the warn-after age) or stale (past the error-after age) at the release's as-of date.", True, "rs.status"),
+    Column("stale", "boolean", "True when review_status is stale at the release's as-of date.", True, "coalesce(rs.status = 'stale', FALSE)"),
 )
 INHERITED_COLUMNS = (
-    Column("confidence", "string", "Confidence of the row this link belongs to (its model, or the cited row).", True),
-    Column("last_reviewed", "date", "Latest review date of the row this link belongs to.", True),
+    Column("confidence", "string", "Confidence of the row this row belongs to (its model, or the cited row).", True, "rs.confidence"),
+    Column("last_reviewed", "date", "Latest review date of the row this row belongs to.", True, "rs.last_reviewed"),
 )
 
-# derived columns per table, replacing (release_date) or adding to the schema's fields
-DERIVED: dict[str, tuple[Column, ...]] = {
-    "models": (
-        Column("release_date", "date", "First public release; the first day of the month when only the month is published (see release_date_precision).", True),
-        Column("release_date_precision", "string", "day or month: how precisely release_date is published.", True),
+
+def _month_date(name: str, description: str) -> tuple[Column, Column]:
+    """A YYYY-MM-DD or YYYY-MM string becomes a DATE (first of the month) plus its precision."""
+    col = f"t.{q(name)}"
+    return (
         Column(
-            "size_band",
-            "string",
-            "Size band derived from params_total: small (<1B), medium (1B-10B), large (10B-100B), very-large (>100B); empty when unpublished.",
+            name,
+            "date",
+            description.split(":")[0] + "; the first day of the month when only the month is published (see " + name + "_precision).",
             True,
+            f"CAST(CASE WHEN length({col}) = 7 THEN {col} || '-01' ELSE {col} END AS DATE)",
         ),
-        *REVIEW_COLUMNS,
-    ),
-    "classes": REVIEW_COLUMNS,
-    "model_classes": INHERITED_COLUMNS,
-    "model_relations": INHERITED_COLUMNS,
-    "citations": INHERITED_COLUMNS,
-}
+        Column(
+            name + "_precision",
+            "string",
+            f"day or month: how precisely {name} is published.",
+            True,
+            f"CASE WHEN {col} IS NULL THEN NULL WHEN length({col}) = 7 THEN 'month' ELSE 'day' END",
+        ),
+    )
+
+
+def _band(spec: dict) -> Column:
+    """A column naming the derived class (such as a size band) whose declared range holds a count."""
+    src = q(spec["from"])
+    sql = (
+        f"(SELECT b.class_id FROM derived_bands b WHERE b.facet = {lit(spec['facet'])} AND t.{src} >= coalesce(b.params_min, 0) "
+        f"AND (b.params_max IS NULL OR t.{src} < b.params_max))"
+    )
+    return Column(spec["name"], "string", spec["description"], True, sql)
 
 
 def release_columns(table: Table) -> list[Column]:
-    """The columns of a released table, in order: schema fields (derived ones replacing them in place), then new derived columns."""
-    derived = {c.name: c for c in DERIVED.get(table.name, ())}
-    cols = [derived.pop(f.name) if f.name in derived else Column(f.name, f.type, f.description) for f in table.fields]
-    return cols + list(derived.values())
+    """The columns of a released table, in order, from its schema: each field (a declared derivation replacing it
+    in place, followed by its companion column), then the table's declared derived columns, then its review columns."""
+    cols: list[Column] = []
+    for f in table.fields:
+        if f.x("x-derive") == "month-date":
+            cols += _month_date(f.name, f.description)
+        elif f.type == "list":
+            col = f"t.{q(f.name)}"
+            cols.append(
+                Column(
+                    f.name,
+                    f.type,
+                    f.description,
+                    False,
+                    f"CASE WHEN {col} IS NULL THEN NULL ELSE list_transform(string_split({col}, {lit(f.delimiter)}), lambda x: trim(x)) END",
+                )
+            )
+        else:
+            cols.append(Column(f.name, f.type, f.description))
+    for spec in table.ext.get("x-derived-columns", []):
+        if spec.get("kind") == "class-band":
+            cols.append(_band(spec))
+    if table.ext.get("x-derived-rows"):
+        cols.append(Column("derived", "boolean", table.ext["x-derived-rows"]["description"], True, "t.__derived"))
+    review = dict(table.review_from)
+    if review:
+        cols += REVIEW_COLUMNS if review.get("table") == table.name else INHERITED_COLUMNS
+    return cols
 
 
 def arrow_schema(table: Table):
@@ -123,11 +160,8 @@ def release_table_schema(table: Table) -> dict:
     return schema
 
 
-SIZE_BANDS = "CASE WHEN params_total IS NULL THEN NULL WHEN params_total < 1000000000 THEN 'small' WHEN params_total < 10000000000 THEN 'medium' WHEN params_total <= 100000000000 THEN 'large' ELSE 'very-large' END"
-
-
 def create_release_views(con, pkg: Package, as_of: date) -> None:
-    """release_<table>: typed rows plus derived columns, ready to write."""
+    """release_<table>: typed rows plus the derived columns (and derived rows) their schemas declare, ready to write."""
     status = (
         stale_rows_sql(pkg, as_of)
         or "SELECT NULL::VARCHAR AS table_name, NULL::VARCHAR AS row_id, NULL::DATE AS last_reviewed, NULL::VARCHAR AS confidence, NULL::VARCHAR AS status WHERE FALSE"
@@ -136,37 +170,32 @@ def create_release_views(con, pkg: Package, as_of: date) -> None:
         f"CREATE OR REPLACE TEMP TABLE review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, lr.n_reviewers AS reviewers "
         f"FROM ({status}) s LEFT JOIN latest_reviews lr USING (table_name, row_id)"
     )
+    bands = "SELECT class_id, facet, params_min, params_max FROM typed_classes WHERE membership = 'derived'" if "classes" in pkg.tables else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE derived_bands AS {bands or 'SELECT NULL::VARCHAR AS class_id, NULL::VARCHAR AS facet, NULL::BIGINT AS params_min, NULL::BIGINT AS params_max WHERE FALSE'}"
+    )
     for name, table in pkg.tables.items():
-        exprs = []
-        derived_names = {c.name for c in DERIVED.get(name, ())}
-        pk = table.primary_key[0] if table.primary_key else None
-        for c in release_columns(table):
-            if c.name == "release_date" and name == "models":
-                exprs.append("CAST(CASE WHEN length(t.release_date) = 7 THEN t.release_date || '-01' ELSE t.release_date END AS DATE) AS release_date")
-            elif c.name == "release_date_precision":
-                exprs.append("CASE WHEN t.release_date IS NULL THEN NULL WHEN length(t.release_date) = 7 THEN 'month' ELSE 'day' END AS release_date_precision")
-            elif c.name == "size_band":
-                exprs.append(SIZE_BANDS.replace("params_total", "t.params_total") + " AS size_band")
-            elif c.name in ("confidence", "last_reviewed") and c.name in derived_names:
-                exprs.append(f"rs.{q(c.name)} AS {q(c.name)}")
-            elif c.name == "reviewers":
-                exprs.append("coalesce(rs.reviewers, 0) AS reviewers")
-            elif c.name == "review_status":
-                exprs.append("rs.status AS review_status")
-            elif c.name == "stale":
-                exprs.append("coalesce(rs.status = 'stale', FALSE) AS stale")
-            elif c.type == "list":
-                exprs.append(
-                    f"CASE WHEN t.{q(c.name)} IS NULL THEN NULL ELSE list_transform(string_split(t.{q(c.name)}, '|'), lambda x: trim(x)) END AS {q(c.name)}"
-                )
-            else:
-                exprs.append(f"t.{q(c.name)}")
+        cols = release_columns(table)
+        exprs = [f"{c.sql or 't.' + q(c.name)} AS {q(c.name)}" for c in cols]
+        review = dict(table.review_from)
         join = ""
-        if name in ("models", "classes"):
-            join = f"LEFT JOIN review_state rs ON rs.table_name = {lit(name)} AND rs.row_id = t.{q(pk)}"
-        elif name in ("model_classes", "model_relations"):
-            join = "LEFT JOIN review_state rs ON rs.table_name = 'models' AND rs.row_id = t.model_id"
-        elif name == "citations":
-            join = "LEFT JOIN review_state rs ON rs.table_name = t.table_name AND rs.row_id = t.row_id"
+        if review.get("table"):
+            join = f"LEFT JOIN review_state rs ON rs.table_name = {lit(review['table'])} AND rs.row_id = t.{q(review['key'])}"
+        elif review.get("table_field"):
+            join = f"LEFT JOIN review_state rs ON rs.table_name = t.{q(review['table_field'])} AND rs.row_id = t.{q(review['key'])}"
+        source = f"{q('typed_' + name)} t"
+        rows = table.ext.get("x-derived-rows")
+        if rows and rows.get("kind") == "class-band":
+            # hand-written memberships plus the derived ones: every model whose count lies in a derived class's range
+            owner, count = q(rows["key"]), q(rows["from"])
+            fields = [q(f.name) for f in table.fields]
+            derived_select = ", ".join(
+                f"m.{owner}" if f.name == rows["key"] else ("b.class_id" if f.name == rows["class_field"] else f"NULL AS {q(f.name)}") for f in table.fields
+            )
+            source = (
+                f"(SELECT {', '.join(fields)}, FALSE AS __derived FROM {q('typed_' + name)} UNION ALL "
+                f"SELECT {derived_select}, TRUE FROM {q('typed_' + rows['table'])} m JOIN derived_bands b ON m.{count} >= coalesce(b.params_min, 0) "
+                f"AND (b.params_max IS NULL OR m.{count} < b.params_max)) t"
+            )
         order = ", ".join(f"t.{q(k)}" for k in table.primary_key)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('release_' + name)} AS SELECT {', '.join(exprs)} FROM {q('typed_' + name)} t {join} ORDER BY {order}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q('release_' + name)} AS SELECT {', '.join(exprs)} FROM {source} {join} ORDER BY {order}")
