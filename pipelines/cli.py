@@ -234,7 +234,7 @@ def cmd_coverage(args) -> int:
         pkg = load_package(args.root)
     except PackageError as exc:
         return _print_package_error(exc)
-    con, _, _ = connect_checked(pkg, args.as_of or date.today())
+    con, _, _ = connect_checked(pkg, args.as_of or utc_today())
     rows = coverage(con, pkg)
     con.close()
     print((coverage_csv if args.format == "csv" else coverage_markdown)(rows), end="")
@@ -251,7 +251,7 @@ def cmd_ingest(args) -> int:
         return _print_package_error(exc)
     try:
         report = ingest_files(
-            pkg, [Path(p) for p in args.records], [Path(p) for p in args.sources], args.reviewer, args.date or date.today(), write=not args.dry_run
+            pkg, [Path(p) for p in args.records], [Path(p) for p in args.sources], args.reviewer, args.date or utc_today(), write=not args.dry_run
         )
     except (IngestError, OSError) as exc:
         print(f"error: {exc}\n\nNothing was written. Fix the record, then run the command again.", file=sys.stderr)
@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the rows whose fact_gaps entry says it is unpublished, not applicable or unverified, and the rows that simply lack it.",
     )
     _add_root(cv)
-    cv.add_argument("--as-of", type=_as_of, default=None, help="date for the checks that run first (default: today)")
+    cv.add_argument("--as-of", type=_as_of, default=None, help="date for the checks that run first (default: today's date in UTC)")
     cv.add_argument("--format", choices=["markdown", "csv"], default="markdown", help="output format (default: markdown)")
     cv.set_defaults(func=cmd_coverage)
 
@@ -404,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("records", nargs="+", help="JSON-lines files of model records")
     ig.add_argument("--sources", nargs="*", default=[], help="JSON-lines files of new sources the records cite")
     ig.add_argument("--reviewer", required=True, help="handle recorded on the review of each record (yours, or model-atlas-curators)")
-    ig.add_argument("--date", type=_as_of, default=None, help="date of the reviews and source accesses (default: today)")
+    ig.add_argument("--date", type=_as_of, default=None, help="date of the reviews and source accesses (default: today's date in UTC)")
     ig.add_argument("--dry-run", action="store_true", help="report what would be added; write nothing")
     _add_root(ig)
     ig.set_defaults(func=cmd_ingest)

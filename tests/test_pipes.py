@@ -37,6 +37,7 @@ def checkout(tmp_path_factory):
     root = git_repo(valid_package(tmp_path_factory.mktemp("pipes")))
     out = tmp_path_factory.mktemp("dist")
     assert run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(out)).returncode == 0
+    (out / "no-records.jsonl").write_text("")  # ingest of nothing still prints its report
     return root, out / "model-atlas-0.1.0"
 
 
@@ -49,6 +50,8 @@ COMMANDS = {
     "stale": lambda root, rel: ["stale", "--root", root, "--as-of", "2030-01-01"],
     "new": lambda root, rel: ["new", "model", "--name", "Piped Model", "--root", root],
     "fmt": lambda root, rel: ["fmt", "--check", "--root", root],
+    "coverage": lambda root, rel: ["coverage", "--root", root, "--as-of", AS_OF],
+    "ingest": lambda root, rel: ["ingest", str(rel.parent / "no-records.jsonl"), "--reviewer", "a-contributor", "--dry-run", "--root", root],
     "help": lambda root, rel: ["validate", "--help"],
     "version": lambda root, rel: ["--version"],
 }

@@ -54,7 +54,8 @@ def new_model(day: str = TODAY) -> list[tuple[str, str]]:
         ("data/sources.csv", f"arxiv-9999-00001,https://arxiv.org/abs/9999.00001,An example open model,Example Lab,paper,primary,2024-10-01,{day}"),
         (
             "data/models.csv",
-            'example-lm-3b,Example LM 3B,model,,Example Lab,2024-10,3000000000,,32768,true,"A small dense decoder released with open weights, used to test the pull-request flow."',
+            "example-lm-3b,Example LM 3B,model,,Example Lab,2024-10,3000000000,,32768,true,,,,,,,,,,,"
+            '"A small dense decoder released with open weights, used to test the pull-request flow."',
         ),
         ("data/model_classes.csv", "example-lm-3b,small-language-model"),
         ("data/citations.csv", "models,example-lm-3b,*,arxiv-9999-00001,Abstract"),

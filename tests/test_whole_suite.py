@@ -25,7 +25,8 @@ def finished_rows(today: str) -> dict[str, list[str]]:
     return {
         "data/sources.csv": [f"{SOURCE},https://example.org/sample-lm-2b,Sample LM 2B model card,Sample Lab,model-card,primary,2025-06-02,{today}"],
         "data/models.csv": [
-            'sample-lm-2b,Sample LM 2B,model,,Sample Lab,2025-06,2000000000,,4096,true,"A made-up 2B-parameter dense decoder added by the whole-suite test."'
+            "sample-lm-2b,Sample LM 2B,model,,Sample Lab,2025-06,2000000000,,4096,true,,,,,,,,,,,"
+            '"A made-up 2B-parameter dense decoder added by the whole-suite test."'
         ],
         "data/model_classes.csv": ["sample-lm-2b,decoder-only", "sample-lm-2b,dense-model"],
         "data/citations.csv": [
