@@ -162,3 +162,33 @@ def test_github_format_annotates_lines(tmp_path):
     proc = run_cli("validate", "--root", str(root), "--as-of", AS_OF, "--format", "github")
     assert proc.returncode == 1
     assert "::error file=data/model_classes.csv,line=3,title=foreign-key in class_id::" in proc.stdout
+
+
+def test_every_pattern_field_has_a_plain_language_hint():
+    from pipelines.package.descriptor import load_package
+
+    patterned = [(t.name, f) for t in load_package(REPO).tables.values() for f in t.fields if "pattern" in f.constraints]
+    assert len(patterned) > 10
+    missing = [f"{t}.{f.name}" for t, f in patterned if not f.hint]
+    assert not missing, f"add an x-hint (the pattern in plain words) to: {missing}"
+
+
+def test_messages_are_in_words(tmp_path):
+    """A pattern finding prints the hint, not the regex; an enum finding lists the allowed values; a repeated key is one finding."""
+    from conftest import defect_package, findings_json
+
+    (tmp_path / "a").mkdir()
+    root, _ = defect_package("pattern", tmp_path / "a")
+    _, report = findings_json(root)
+    (message,) = [f["message"] for f in report["findings"] if f["code"] == "pattern"]
+    assert message.endswith(": write a GitHub handle in lower case (letters, digits and hyphens), for example model-atlas-curators")
+    assert "^" not in message and "[a-z" not in message
+    (tmp_path / "b").mkdir()
+    root, _ = defect_package("enum", tmp_path / "b")
+    _, report = findings_json(root)
+    (message,) = [f["message"] for f in report["findings"] if f["code"] == "enum"]
+    assert "; allowed: model, family, product, device, framework" in message
+    (tmp_path / "c").mkdir()
+    root, _ = defect_package("unique", tmp_path / "c")
+    _, report = findings_json(root)
+    assert [(f["line"], f["code"]) for f in report["findings"]] == [(4, "primary-key")]

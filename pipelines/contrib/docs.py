@@ -69,6 +69,8 @@ def allowed_values(pkg: Package) -> str:
         for f in table.fields:
             if f.enum:
                 out.append(f"| `{name}.{f.name}` | {', '.join(f'`{v}`' for v in f.enum)} |")
+            elif f.item_enum:
+                out.append(f"| `{name}.{f.name}` | a list separated by `{f.delimiter}` of: {', '.join(f'`{v}`' for v in f.item_enum)} |")
             elif f.hint:
                 out.append(f"| `{name}.{f.name}` | {f.hint} |")
     return "\n".join(out + ["", ALLOWED_END])
