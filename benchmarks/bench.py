@@ -3,7 +3,8 @@
     python benchmarks/bench.py [--rows 1000000] [--skip-frictionless] [--keep DIR]
 
 Generates a package with the project's real descriptor and schemas, `rows` models and a
-model_classes, citations and reviews row per model (about 4 x rows rows in all), plus a few
+model_classes row, six citations and a review per model, an architecture row (two citations) for every tenth
+model (about 9.2 x rows rows in all), plus a few
 injected defects of each kind; then prints wall time, rows/s and peak RSS for each engine and
 checks that both engines found the same defects. Record the printed figures in docs/performance.md.
 """
@@ -45,8 +46,9 @@ def generate(root: Path, n: int) -> dict[str, int]:
     n_sources = max(100, n // 100)
     bad = {(t, i, c): v for t, i, c, v in DEFECTS}
     header = {}
-    for name in ("classes", "models", "model_classes", "model_relations", "sources", "citations", "reviews", "confidence_levels"):
-        header[name] = json.loads((REPO / "schemas" / f"{name}.json").read_text())["fields"]
+    resources = json.loads((REPO / "datapackage.json").read_text())["resources"]
+    for res in resources:
+        header[res["name"]] = json.loads((REPO / res["schema"]).read_text())["fields"]
 
     def write(name, rows):
         cols = [f["name"] for f in header[name]]
@@ -63,13 +65,20 @@ def generate(root: Path, n: int) -> dict[str, int]:
     counts["classes"] = write(
         "classes",
         [
-            {"class_id": "neural-network", "name": "Neural network", "facet": "architecture", "summary": "Root class of the synthetic tree."},
+            {
+                "class_id": "neural-network",
+                "name": "Neural network",
+                "facet": "architecture",
+                "summary": "Root class of the synthetic tree.",
+                "membership": "curated",
+            },
             {
                 "class_id": "mixture-of-experts",
                 "name": "Mixture of experts",
                 "facet": "architecture",
                 "parent_class_id": "neural-network",
-                "summary": "Sparse models for the benchmark.",
+                "summary": "Sparse models for the benchmark (none here).",
+                "membership": "concept",
             },
             {
                 "class_id": "decoder-only",
@@ -77,6 +86,7 @@ def generate(root: Path, n: int) -> dict[str, int]:
                 "facet": "architecture",
                 "parent_class_id": "neural-network",
                 "summary": "Dense decoders for the benchmark.",
+                "membership": "curated",
             },
         ],
     )
@@ -107,6 +117,9 @@ def generate(root: Path, n: int) -> dict[str, int]:
                 "release_date": "2024-03",
                 "params_total": str(1_000_000 + i),
                 "context_length": "8192",
+                "license": "Apache-2.0",
+                "input_modalities": "text",
+                "output_modalities": "text",
                 "summary": "A synthetic model for the benchmark.",
             }
             for i in range(n)
@@ -114,10 +127,15 @@ def generate(root: Path, n: int) -> dict[str, int]:
     )
     counts["model_classes"] = write("model_classes", ({"model_id": f"m-{i}", "class_id": "decoder-only"} for i in range(n)))
     counts["model_relations"] = write("model_relations", [])
+    # every tenth model publishes its architecture (as open-weight models do)
+    counts["architectures"] = write("architectures", ({"model_id": f"m-{i}", "layers": "32", "hidden_size": "4096"} for i in range(0, n, 10)))
 
     def citations():
         for i in range(n):
-            for field in ("context_length", "params_total", "release_date"):
+            if i % 10 == 0:
+                for field in ("hidden_size", "layers"):
+                    yield {"table_name": "architectures", "row_id": f"m-{i}", "field": field, "source_id": f"src-{i % n_sources}", "locator": "config.json"}
+            for field in ("context_length", "input_modalities", "license", "output_modalities", "params_total", "release_date"):
                 yield {"table_name": "models", "row_id": f"m-{i}", "field": field, "source_id": f"src-{i % n_sources}", "locator": "Table 1"}
 
     counts["citations"] = write("citations", citations())
@@ -142,6 +160,8 @@ def generate(root: Path, n: int) -> dict[str, int]:
             fh.write(f"rev-class-{cid},classes,{cid},model-atlas-curators,2026-11-01,confirmed,medium,,,,Synthetic class review.\n")
     shutil.copy(REPO / "data" / "confidence_levels.csv", data)
     counts["confidence_levels"] = 3
+    for name in ("fact_history", "class_rules", "fact_gaps"):  # present, empty
+        counts[name] = write(name, [])
     return counts
 
 

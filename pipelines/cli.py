@@ -261,6 +261,84 @@ def cmd_ingest(args) -> int:
     return EXIT_FINDINGS if report.conflicts else EXIT_OK
 
 
+def cmd_site(args) -> int:
+    import time
+
+    from pipelines.site.build import SiteError, build_site
+
+    release = Path(args.release) if args.release else _newest_release(Path("dist"))
+    if release is None:
+        print("error: no release under dist/\n\nBuild one first: model-atlas build (or pass --release DIR).", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    started = time.perf_counter()
+    try:
+        counts = build_site(release, out)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"wrote {out}: {counts['pages']} pages, {counts['charts']} charts, {counts['bytes'] / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s from {release}"
+    )
+    return EXIT_OK
+
+
+def _newest_release(dist: Path) -> Path | None:
+    found = sorted((p for p in dist.glob("model-atlas-*") if (p / "model-atlas.duckdb").is_file()), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def cmd_from_config(args) -> int:
+    import json
+
+    from pipelines.contrib.from_config import ConfigError, candidate_record, check_id, read_config
+
+    for kind, value in (("--model-id", args.model_id), ("--source-id", args.source_id)):
+        problem = check_id(kind, value)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+    path = Path(args.config)
+    try:
+        config = read_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    prefix = path.name if args.locator_prefix is None else args.locator_prefix
+    cand = candidate_record(config, args.model_id, args.source_id, prefix, update=args.update)
+    for note in cand.notes:
+        print(f"{path}: note: {note}", file=sys.stderr)
+    if not cand.stated:
+        print(
+            f"error: {path}: states none of the layer, width, head, vocabulary, expert, position or context keys model-atlas reads\n\n"
+            "fix: give the model's config.json or params.json (for a multimodal model, the file with text_config or llm_config)",
+            file=sys.stderr,
+        )
+        return EXIT_FINDINGS
+    print(json.dumps(cand.record, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_crosscheck(args) -> int:
+    from pipelines.contrib.crosscheck import CrosscheckError, crosscheck, load_atlas, read_aliases, read_export, result_markdown
+    from pipelines.package.descriptor import PackageError, load_package
+
+    try:
+        pkg = load_package(args.root)
+    except PackageError as exc:
+        return _print_package_error(exc)
+    try:
+        atlas = load_atlas(pkg)
+        entries = read_export(Path(args.export), args.format, args.map, list(atlas.types))
+        aliases = read_aliases(Path(args.aliases)) if args.aliases else {}
+        result = crosscheck(atlas, entries, aliases, args.aliases or "aliases")
+    except CrosscheckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(result_markdown(result, Path(args.export).name, args.list_unmatched), end="")
+    return EXIT_FINDINGS if result.disagreements else EXIT_OK
+
+
 def _add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, default=Path("."), help="repository root holding datapackage.json (default: .)")
 
@@ -408,6 +486,51 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("--dry-run", action="store_true", help="report what would be added; write nothing")
     _add_root(ig)
     ig.set_defaults(func=cmd_ingest)
+
+    si = sub.add_parser(
+        "site",
+        help="write a static catalog site (pages, charts, search) from a built release",
+        description="Render the site from a release's DuckDB file, descriptor and checksums, never from data/, so what people browse is what "
+        "they download. The output works from file:// and any static host.",
+    )
+    si.add_argument("--release", default=None, help="release directory (default: the newest under dist/)")
+    si.add_argument("--out", default="site", help="directory to write (replaced whole; default: site)")
+    si.set_defaults(func=cmd_site)
+
+    fc = sub.add_parser(
+        "from-config",
+        help="read a published config.json or params.json into one candidate ingest record (architecture, context length, citations)",
+        description="Print one model record (a JSON line in the ingest format) with the architecture facts and context length the file states, "
+        "each cited to --source-id at '<prefix> <key>'. Keys the file does not state stay out; notes on what was left out go to stderr. "
+        "Exit 0 with a record, 1 when the file states none of the keys read, 2 when it cannot be read.",
+    )
+    fc.add_argument("config", help="the model's config.json (Hugging Face style) or params.json (Meta, Mistral)")
+    fc.add_argument("--model-id", required=True, help="the atlas model_id the record describes")
+    fc.add_argument("--source-id", required=True, help="the source_id of the page that publishes the file (a model card or repository)")
+    fc.add_argument("--locator-prefix", default=None, metavar="TEXT", help="text before each key name in the locators (default: the file's name)")
+    fc.add_argument("--update", action="store_true", help='mark the record "update": true, to fill an existing model\'s empty facts')
+    fc.set_defaults(func=cmd_from_config)
+
+    cc = sub.add_parser(
+        "crosscheck",
+        help="compare the atlas with another catalog's export (models.dev, LiteLLM or CSV) and list disagreements as Markdown",
+        description="Match the export's entries to atlas models by normalised id or name (or an --aliases file), compare the facts both state "
+        "and print each disagreement with whether the atlas value cites a primary source. Unmatched entries on either side are counted. "
+        "Exit 0 with no disagreement, 1 with some, 2 when a file or option cannot be used.",
+    )
+    cc.add_argument("export", help="the other catalog's export file: models.dev JSON records, LiteLLM's model map, or a CSV with a header")
+    cc.add_argument("--format", choices=["csv", "json"], default=None, help="the export's format (default: from the file's extension)")
+    cc.add_argument("--aliases", default=None, metavar="FILE", help="CSV with header other_id,model_id (or a JSON object) for ids that do not match by name")
+    cc.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="CSV only: the column holding an atlas field (id and name match models); repeat for each",
+    )
+    cc.add_argument("--list-unmatched", action="store_true", help="list the unmatched ids on both sides under the counts (candidates to add or alias)")
+    _add_root(cc)
+    cc.set_defaults(func=cmd_crosscheck)
     return parser
 
 

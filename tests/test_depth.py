@@ -210,3 +210,24 @@ def test_real_data_release_projection_matches_schemas():
                 assert f"{f.name}_precision" in names
         for spec in table.ext.get("x-derived-columns", []):
             assert spec["name"] in names
+
+
+def test_release_carries_a_dataset_card_mapping_every_table_to_its_parquet(band_release):
+    import yaml
+
+    text = (band_release / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    front = yaml.safe_load(text.split("---\n")[1])
+    assert front["license"] == "cc-by-4.0"
+    configs = {c["config_name"]: c["data_files"][0]["path"] for c in front["configs"]}
+    tables = {p.stem for p in (band_release / "parquet").glob("*.parquet")}
+    assert set(configs) == tables
+    assert all((band_release / path).is_file() for path in configs.values())
+    assert "README.md" in (band_release / "SHA256SUMS").read_text(encoding="utf-8")
+
+
+def test_citation_file_is_valid_cff():
+    import yaml
+
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "dataset" and cff["title"] and cff["authors"]

@@ -108,4 +108,12 @@ ROW_RULES: tuple[RowRule, ...] = (
         lambda df, as_of: _present(df, "params_min", "params_max") & (df["params_min"] > df["params_max"]),
         "params_min {params_min} exceeds params_max {params_max}",
     ),
+    RowRule(
+        "closed-licence",
+        "models",
+        "license",
+        "lower(trim(license)) IN ('proprietary', 'closed', 'none', 'n/a')",
+        lambda df, as_of: df["license"].fillna("").str.strip().str.lower().isin(["proprietary", "closed", "none", "n/a"]),
+        'license "{license}" names no licence; a closed model\'s weights are not licensed',
+    ),
 )

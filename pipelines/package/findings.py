@@ -59,6 +59,11 @@ RULES: dict[str, Rule] = {
     # row rules (declared in pipelines/rules.py)
     "params-active-exceeds-total": Rule("row", "error", "params_active counts a subset of params_total: fix whichever is wrong."),
     "future-date": Rule("row", "error", "Correct the date: it cannot lie after the as-of date (today in UTC, unless --as-of names another day)."),
+    "closed-licence": Rule(
+        "row",
+        "error",
+        "Leave license empty and add a fact_gaps row (models, the model's id, license, not-applicable) saying the weights are closed.",
+    ),
     "published-after-accessed": Rule("row", "error", "A source is read after it is published: fix published or accessed."),
     "params-range": Rule("row", "error", "params_min must not exceed params_max."),
     "seed-correction-incomplete": Rule(

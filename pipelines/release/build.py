@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from pipelines.checks.coverage import coverage
 from pipelines.package.clock import source_date_epoch, utc_today
 from pipelines.package.descriptor import Package
 from pipelines.package.sql import lit, q
@@ -289,15 +290,15 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
                 del data
             for future in loaded.values():
                 future.result()
-        write_database_extras(con, info, counts, diffs)
+        write_database_extras(con, info, counts, diffs, coverage(con, pkg))
     finally:
         con.execute("USE memory")
         con.execute("DETACH DATABASE IF EXISTS rel")
     return counts
 
 
-def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: list) -> None:
-    """Views, release_info and release_changes in the attached release database."""
+def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: list, fact_coverage: list | None = None) -> None:
+    """Views, release_info, release_changes and fact_coverage in the attached release database."""
     import duckdb
     import pyarrow
 
@@ -332,6 +333,19 @@ def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: l
         con.executemany("INSERT INTO release_changes VALUES (?, ?, ?, ?, ?, ?)", sorted(changes, key=lambda r: tuple(x or "" for x in r)))
     con.execute(
         "COMMENT ON TABLE release_changes IS 'Rows added, removed and changed (field, old -> new) since the previous release; empty when none was given.'"
+    )
+    con.execute(
+        "CREATE TABLE fact_coverage (table_name VARCHAR, field VARCHAR, models BIGINT, stated BIGINT, primary_cited BIGINT, "
+        "unpublished BIGINT, not_applicable BIGINT, unverified BIGINT, missing BIGINT, PRIMARY KEY (table_name, field))"
+    )
+    if fact_coverage:
+        con.executemany(
+            "INSERT INTO fact_coverage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.table, c.field, c.rows, c.stated, c.primary, c.unpublished, c.not_applicable, c.unverified, c.missing) for c in fact_coverage],
+        )
+    con.execute(
+        "COMMENT ON TABLE fact_coverage IS 'Per fact field: models that state it (and cite a primary source), whose gap is documented "
+        "(unpublished, not applicable, unverified), and that simply lack it; the same counts as model-atlas coverage.'"
     )
     con.execute(
         "COMMENT ON TABLE release_info IS 'How and from what this release was built: version, source commit, build time, as-of date, row counts, tool versions.'"
@@ -386,6 +400,45 @@ def write_descriptor(pkg: Package, out: Path, info: BuildInfo) -> None:
         "resources": resources,
     }
     (out / "datapackage.json").write_text(json.dumps(release, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def dataset_card(pkg: Package, info: BuildInfo, counts: dict[str, int]) -> str:
+    """A Hugging Face dataset card: YAML front matter mapping each table to its Parquet file, then what the release is.
+
+    With it the release directory can be pushed to the Hub as it is, and `datasets.load_dataset(DIR, "models")` reads a table.
+    """
+    d = pkg.descriptor
+    licence = (d.get("licenses") or [{}])[0].get("name", "other").lower()
+    lines = ["---", f"license: {licence}", f"pretty_name: {json.dumps(d.get('title', 'Model Atlas'))}", "configs:"]
+    for name in pkg.tables:
+        lines += [f"  - config_name: {name}", "    data_files:", "      - split: train", f"        path: parquet/{name}.parquet"]
+        if name == "models":
+            lines.append("    default: true")
+    lines += ["tags:", "  - ai-models", "  - catalog", "  - provenance", "---", ""]
+    lines += [f"# {d.get('title', 'Model Atlas')} {info.version}", "", d.get("description", ""), ""]
+    lines += [f"Facts as of {info.as_of.isoformat()}, built from commit `{info.source_commit}`.", ""]
+    lines += ["| table | rows | what one row is |", "|---|---:|---|"]
+    lines += [f"| `{name}` | {counts.get(name, 0)} | {t.description} |" for name, t in pkg.tables.items()]
+    lines += [
+        "",
+        "Every model and class row carries `confidence` and `last_reviewed`, computed from the review log; the confidence levels "
+        "are defined in the `confidence_levels` table. `model-atlas.duckdb` holds the same tables with their keys and views; "
+        "`datapackage.json` lists every file with its size and sha256, and `NOTES.md` says what changed.",
+        "",
+        "## Citation",
+        "",
+        "```bibtex",
+        "@misc{model_atlas,",
+        "  title = {Model Atlas: a curated dataset of AI model classes and models},",
+        "  author = {{Model Atlas curators}},",
+        f"  year = {{{info.build_time.year}}},",
+        f"  version = {{{info.version}}},",
+        "  note = {Every fact cited to its source, with a confidence level and last review date}",
+        "}",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def write_checksums(out: Path) -> None:
@@ -509,6 +562,7 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
         write_descriptor(pkg, tmp, info)
         changes = diff_markdown(diffs, previous_label, f"this release ({info.version})") if diffs is not None else None
         (tmp / "NOTES.md").write_text(release_notes(con, pkg, info, counts, changes, previous_label), encoding="utf-8")
+        (tmp / "README.md").write_text(dataset_card(pkg, info, counts), encoding="utf-8")
         write_checksums(tmp)
         try:
             os.rename(tmp, final)  # atomic on one filesystem; fails if another build got there first

@@ -1,0 +1,196 @@
+"""The static site, built from a real release of the fixture package and opened in a real headless Chromium.
+
+The browser is Debian's chromium (Playwright cannot download one here); .ci/run installs it. Without a
+browser on a developer's machine the browser tests are skipped with that reason, except in CI where a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from conftest import AS_OF, REPO, run_cli, valid_package
+
+BROWSER = os.environ.get("MODEL_ATLAS_BROWSER") or shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(os.environ.get("MODEL_ATLAS_SCREENSHOTS", REPO / "build" / "screenshots"))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not BROWSER:
+        if os.environ.get("CI"):
+            pytest.fail("no Chromium found: CI must install Debian's chromium package (see .ci/run)")
+        pytest.skip("no Chromium on this machine: apt-get install chromium (CI installs it)")
+    return {**browser_type_launch_args, "executable_path": BROWSER, "args": ["--no-sandbox"]}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    root = valid_package(tmp_path_factory.mktemp("pkg"))
+    dist = tmp_path_factory.mktemp("dist")
+    proc = run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(dist), "--version", "1.2.3")
+    assert proc.returncode == 0, proc.stderr
+    shutil.rmtree(root)  # the site reads the release, never data/
+    out = tmp_path_factory.mktemp("www") / "site"
+    proc = run_cli("site", "--release", str(dist / "model-atlas-1.2.3"), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"wrote .*: \d+ pages, \d+ charts", proc.stdout)
+    return out
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.h1 = 0
+        self.imgs: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        if tag in ("link", "script", "img") and (a.get("href") or a.get("src")):
+            self.links.append(a.get("href") or a.get("src"))
+        if tag == "h1":
+            self.h1 += 1
+        if tag == "img":
+            self.imgs.append(a)
+
+
+def _pages(site: Path) -> list[Path]:
+    return sorted(site.rglob("*.html"))
+
+
+def test_a_page_for_every_model_and_class(site):
+    models = {p.stem for p in (site / "models").glob("*.html")}
+    classes = {p.stem for p in (site / "classes").glob("*.html")}
+    assert models == {"assistant-app", "dense-7b", "sparse-8x1b"}
+    assert classes == {"mixture-of-experts", "neural-network", "small-language-model"}
+    for name in ("index", "models", "classes", "changes", "coverage", "downloads"):
+        assert (site / f"{name}.html").is_file()
+
+
+def test_every_internal_link_resolves_and_pages_have_one_h1_and_alt_text(site):
+    checked = 0
+    for page in _pages(site):
+        parser = _Links()
+        parser.feed(page.read_text(encoding="utf-8"))
+        assert parser.h1 == 1, page
+        assert all(img.get("alt") for img in parser.imgs), page
+        for href in parser.links:
+            url = urlparse(href)
+            if url.scheme or href.startswith("#"):
+                continue
+            target = (page.parent / url.path).resolve()
+            assert target.is_file(), f"{page.relative_to(site)} links to missing {href}"
+            checked += 1
+    assert checked > 50
+
+
+def test_model_page_shows_facts_citations_confidence_and_reviews(site):
+    html = (site / "models" / "sparse-8x1b.html").read_text(encoding="utf-8")
+    assert "An example technical report" in html and "Table 2" in html
+    assert "The seed multiplied 8 by 1B" in html  # the review note and the seed correction
+    assert "a seed note said" in html
+    assert "unpublished" in html  # the documented gap for its licence
+    assert "context_length = 16384 from 2024-03" in html  # fact history
+    assert "Every fact the row states was checked" in html  # the confidence level's definition
+
+
+def test_chart_data_is_downloadable_next_to_each_chart(site):
+    for svg in (site / "charts").glob("*.svg"):
+        assert svg.with_suffix(".csv").is_file()
+        assert svg.read_text(encoding="utf-8").lstrip().startswith("<svg")
+    rows = (site / "charts" / "params-over-time.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "model_id,name,release_date,count,parameters,architecture"
+    assert "sparse-8x1b,Sparse 8x1B,2024-03-01,active per token,1500000000,mixture-of-experts" in rows
+
+
+def test_site_refuses_a_directory_that_is_not_a_release(tmp_path):
+    proc = run_cli("site", "--release", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert "is not a release directory" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --- in a real browser ---
+
+
+def _visit_all(page, site: Path) -> int:
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: errors.append(f"failed request: {r.url}"))
+    n = 0
+    for p in _pages(site):
+        page.goto(p.as_uri())
+        page.wait_for_load_state("load")
+        n += 1
+    assert errors == []
+    return n
+
+
+def test_every_page_loads_without_console_errors_or_failed_requests(page, site):
+    assert _visit_all(page, site) == len(_pages(site))
+
+
+def test_search_and_filters_narrow_the_table(page, site):
+    page.goto((site / "models.html").as_uri())
+    rows = page.locator("#models tbody tr")
+    visible = lambda: rows.evaluate_all("rs => rs.filter(r => !r.hidden).length")  # noqa: E731
+    assert visible() == 3
+    page.get_by_label("Search").fill("sparse")
+    assert visible() == 1
+    assert page.locator("#shown").inner_text() == "1 of 3 shown"
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Class").select_option("small-language-model")
+    assert visible() == 1
+    page.get_by_label("Class").select_option("")
+    page.get_by_label("Confidence").select_option("medium")
+    assert visible() == 1 and rows.filter(visible=True).first.locator("a").inner_text() == "Assistant App"
+    page.get_by_label("Confidence").select_option("")
+    page.get_by_role("columnheader", name="Parameters").click()
+    first = rows.first.locator("a").inner_text()
+    assert first == "Sparse 8x1B"  # 6B before 7B, the product without a count last
+
+
+def test_table_is_readable_with_javascript_off(browser, site):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto((site / "models.html").as_uri())
+    assert page.locator("#models tbody tr").count() == 3
+    assert not page.locator("#filters").is_visible()  # the controls appear only when they work
+    context.close()
+
+
+def test_controls_are_labelled_and_phone_width_does_not_scroll_sideways(browser, site):
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    for p in _pages(site):
+        page.goto(p.as_uri())
+        unlabelled = page.evaluate("() => [...document.querySelectorAll('input, select')].filter(e => !e.labels || e.labels.length === 0).length")
+        assert unlabelled == 0, p
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{p.name} is {overflow}px wider than a phone screen"
+    context.close()
+
+
+def test_screenshots_of_home_model_and_class_pages(browser, site):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    for name, rel in (("home", "index.html"), ("model", "models/sparse-8x1b.html"), ("class", "classes/mixture-of-experts.html")):
+        page.goto((site / rel).as_uri())
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000
+    phone = browser.new_context(viewport={"width": 375, "height": 800}).new_page()
+    phone.goto((site / "models.html").as_uri())
+    phone.screenshot(path=str(SCREENSHOTS / "models-phone.png"), full_page=False)
+    context.close()
