@@ -9,6 +9,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pipelines.package.clock import utc_today
 from pipelines.release.query import QUERY_MAX_ROWS, QUERY_MEMORY_LIMIT, QUERY_TIMEOUT_SECONDS
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -89,17 +90,41 @@ def cmd_build(args) -> int:
     from pipelines.package.descriptor import PackageError, load_package
     from pipelines.package.findings import format_human
     from pipelines.package.snapshot import SnapshotError, resolve_commit
-    from pipelines.release.build import OutputError, ReleaseExists, build_info, build_release, check_out_dir, check_version, staging_dir, verify_release
+    from pipelines.release.build import (
+        OutputError,
+        ReleaseExists,
+        build_info,
+        build_release,
+        check_out_dir,
+        check_version,
+        existing_release,
+        same_release,
+        staging_dir,
+        verify_release,
+    )
 
     try:
         pkg = load_package(args.root)
     except PackageError as exc:
         return _print_package_error(exc)
-    info = build_info(pkg, args.version, args.as_of)
+    version = args.version or pkg.descriptor.get("version", "0.0.0")
     previous_dir, previous_ref = None, None
     try:
-        check_version(info.version)
+        check_version(version)
         out = check_out_dir(pkg.root, Path(args.out))
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    existing = existing_release(out, version)
+    if existing:  # releases are immutable: the same inputs again is a no-op, other content is refused
+        same, why = same_release(existing, pkg, args.as_of)
+        if not same:
+            print(f"error: {why}", file=sys.stderr)
+            return EXIT_FINDINGS
+        print(f"{existing.path} already holds version {version} built from these inputs (as of {existing.as_of}); verified, left unchanged")
+        return EXIT_OK
+    info = build_info(pkg, version, args.as_of)
+    try:
         if args.previous:
             prev = Path(args.previous)
             if prev.is_dir():
@@ -206,21 +231,22 @@ def cmd_query(args) -> int:
 
 def cmd_diff(args) -> int:
     from pipelines.package.descriptor import PackageError, load_package
-    from pipelines.package.snapshot import SnapshotError, diff_snapshots, load_git_snapshot, load_package_snapshot
+    from pipelines.package.snapshot import SnapshotError, default_base, diff_snapshots, load_git_snapshot, load_package_snapshot
     from pipelines.package.tables import connect_package
     from pipelines.release.changes import diff_markdown
 
     try:
         pkg = load_package(args.root)
+        base, label = (args.base, args.base) if args.base else default_base(pkg.root)
         con = connect_package(pkg)
         new = load_package_snapshot(con, pkg, "new", "working tree")
-        old = load_git_snapshot(con, pkg.root, args.base, "old")
+        old = load_git_snapshot(con, pkg.root, base, "old")
     except PackageError as exc:
         return _print_package_error(exc)
     except SnapshotError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(diff_markdown(diff_snapshots(con, old, new), args.base, "the working tree"), end="")
+    print(diff_markdown(diff_snapshots(con, old, new), label, "the working tree"), end="")  # its first line names the base
     return EXIT_OK
 
 
@@ -232,7 +258,7 @@ def cmd_stale(args) -> int:
         pkg = load_package(args.root)
     except PackageError as exc:
         return _print_package_error(exc)
-    print(stale_report(pkg, args.as_of or date.today(), args.format, include_due=not args.stale_only), end="")
+    print(stale_report(pkg, args.as_of or utc_today(), args.format, include_due=not args.stale_only), end="")
     return EXIT_OK
 
 
@@ -241,7 +267,7 @@ def cmd_new(args) -> int:
     from pipelines.package.descriptor import PackageError
 
     try:
-        out = new_rows(Path(args.root), args.what, args.id, args.name, args.append, today=args.date or date.today())
+        out = new_rows(Path(args.root), args.what, args.id, args.name, args.append, today=args.date or utc_today())
     except PackageError as exc:
         return _print_package_error(exc)
     except NewRowError as exc:
@@ -278,7 +304,7 @@ def cmd_coverage(args) -> int:
         pkg = load_package(args.root)
     except PackageError as exc:
         return _print_package_error(exc)
-    con, _, _ = connect_checked(pkg, args.as_of or date.today())
+    con, _, _ = connect_checked(pkg, args.as_of or utc_today())
     rows = coverage(con, pkg)
     con.close()
     print((coverage_csv if args.format == "csv" else coverage_markdown)(rows), end="")
@@ -295,7 +321,7 @@ def cmd_ingest(args) -> int:
         return _print_package_error(exc)
     try:
         report = ingest_files(
-            pkg, [Path(p) for p in args.records], [Path(p) for p in args.sources], args.reviewer, args.date or date.today(), write=not args.dry_run
+            pkg, [Path(p) for p in args.records], [Path(p) for p in args.sources], args.reviewer, args.date or utc_today(), write=not args.dry_run
         )
     except (IngestError, OSError) as exc:
         print(f"error: {exc}\n\nNothing was written. Fix the record, then run the command again.", file=sys.stderr)
@@ -399,7 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0 when there is no error (warnings allowed), 1 with errors, 2 when the package cannot be read.",
     )
     _add_root(v)
-    v.add_argument("--as-of", type=_as_of, default=None, help="evaluate dates and staleness at this date, YYYY-MM-DD (default: today)")
+    v.add_argument(
+        "--as-of",
+        type=_as_of,
+        default=None,
+        help="the date that dates may not pass and review ages are measured at, YYYY-MM-DD (default: today's date in UTC)",
+    )
     v.add_argument("--format", choices=["human", "json", "github"], default="human", help="output format (default: human)")
     v.add_argument(
         "--changed-since",
@@ -413,11 +444,20 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="validate, then compile a release (Parquet, DuckDB, datapackage.json, NOTES.md, SHA256SUMS)",
         description="Validate data/ and, when there is no error, write dist/model-atlas-<version>/ atomically. "
-        "Writes nothing and exits 1 when validation finds an error or the release already exists.",
+        "If that version already exists and was built from the same inputs, it is left as it is (exit 0); if it holds other data, "
+        "the build is refused (exit 1): releases are immutable. Writes nothing and exits 1 when validation finds an error. "
+        "The build time recorded is SOURCE_DATE_EPOCH when set, else the commit time of a clean checkout, else the current time "
+        "(a tree with uncommitted changes is marked dirty in release_info and NOTES.md).",
     )
     _add_root(b)
     b.add_argument("--version", default=None, help="release version (default: the version in datapackage.json)")
-    b.add_argument("--as-of", type=_as_of, default=None, help="date for staleness flags (default: the build time's date)")
+    b.add_argument(
+        "--as-of",
+        type=_as_of,
+        default=None,
+        help="the date that dates may not pass and review_status is computed at, YYYY-MM-DD (default: today's date in UTC; "
+        "the release workflow passes the tag commit's date)",
+    )
     b.add_argument("--out", default="dist", help="directory that receives the release directory (default: dist)")
     b.add_argument("--previous", default=None, metavar="DIR|REF", help="a previous release directory or git ref to list changes against in NOTES.md")
     b.add_argument(
@@ -462,9 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser(
         "diff",
         help="rows added, removed and changed between a git ref and the working tree (Markdown)",
-        description="Compare the data at a git ref (default: main) with the working tree, row by row on primary keys.",
+        description="Compare the data at a git ref with the working tree, row by row on primary keys. Without BASE: the commit "
+        "where this branch left origin/main (their merge base), or main when there is no origin/main; the first line says which.",
     )
-    d.add_argument("base", nargs="?", default="main", help="git ref to compare against (default: main)")
+    d.add_argument("base", nargs="?", default=None, help="git ref to compare against (default: the merge base with origin/main, else with main)")
     _add_root(d)
     d.set_defaults(func=cmd_diff)
 
@@ -474,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List rows whose latest review is past the warn-after (due) or error-after (stale) age at --as-of.",
     )
     _add_root(st)
-    st.add_argument("--as-of", type=_as_of, default=None, help="evaluate at this date, YYYY-MM-DD (default: today)")
+    st.add_argument("--as-of", type=_as_of, default=None, help="measure review ages at this date, YYYY-MM-DD (default: today's date in UTC)")
     st.add_argument("--format", choices=["table", "markdown"], default="table", help="output format (default: table)")
     st.add_argument("--stale-only", action="store_true", help="only rows past error-after, not those merely due")
     st.set_defaults(func=cmd_stale)
@@ -488,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--name", required=True, help="display name (for a review: the row id it reviews, as table/row_id)")
     n.add_argument("--id", default=None, help="id to use (default: slugified name)")
     n.add_argument("--append", action="store_true", help="append the rows to data/*.csv instead of printing them")
-    n.add_argument("--date", type=_as_of, default=None, help="date to write (default: today)")
+    n.add_argument("--date", type=_as_of, default=None, help="date to write (default: today's date in UTC)")
     _add_root(n)
     n.set_defaults(func=cmd_new)
 
@@ -509,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the rows whose fact_gaps entry says it is unpublished, not applicable or unverified, and the rows that simply lack it.",
     )
     _add_root(cv)
-    cv.add_argument("--as-of", type=_as_of, default=None, help="date for the checks that run first (default: today)")
+    cv.add_argument("--as-of", type=_as_of, default=None, help="date for the checks that run first (default: today's date in UTC)")
     cv.add_argument("--format", choices=["markdown", "csv"], default="markdown", help="output format (default: markdown)")
     cv.set_defaults(func=cmd_coverage)
 
@@ -523,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("records", nargs="+", help="JSON-lines files of model records")
     ig.add_argument("--sources", nargs="*", default=[], help="JSON-lines files of new sources the records cite")
     ig.add_argument("--reviewer", required=True, help="handle recorded on the review of each record (yours, or model-atlas-curators)")
-    ig.add_argument("--date", type=_as_of, default=None, help="date of the reviews and source accesses (default: today)")
+    ig.add_argument("--date", type=_as_of, default=None, help="date of the reviews and source accesses (default: today's date in UTC)")
     ig.add_argument("--dry-run", action="store_true", help="report what would be added; write nothing")
     _add_root(ig)
     ig.set_defaults(func=cmd_ingest)
@@ -589,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing was left half-written", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        raise  # the reader went away (model-atlas validate | head): run() ends quietly
     except Exception as exc:  # the last line of defence: a message, never a traceback
         if os.environ.get("MODEL_ATLAS_DEBUG"):
             raise
@@ -600,8 +643,29 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+EXIT_BROKEN_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail a second time and print a warning."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def run() -> None:
-    sys.exit(main())
+    """The console script. A reader that closes the pipe early (model-atlas validate | head -1) ends the
+    command quietly with the SIGPIPE exit status, like any Unix tool, for every command."""
+    try:
+        code = main()
+        sys.stdout.flush()  # output still buffered is written here, where a closed pipe can be caught
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_BROKEN_PIPE
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,13 +26,44 @@ def cli_path() -> str:
     return str(exe)
 
 
-def run_cli(*args: str, cwd: Path | None = None, check_traceback: bool = True) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, check_traceback: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run model-atlas through its console script; never accept a traceback."""
-    proc = subprocess.run([cli_path(), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    proc = subprocess.run([cli_path(), *args], capture_output=True, text=True, cwd=cwd, timeout=300, env=env)
     if check_traceback:
         assert "Traceback" not in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stdout, proc.stdout
     return proc
+
+
+def utc_today() -> str:
+    """Today in UTC, the date every command defaults to (tests of the real data run at it)."""
+    return datetime.now(UTC).date().isoformat()
+
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.org",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.org",
+    "GIT_AUTHOR_DATE": "2026-11-20T12:00:00Z",  # commits in tests are dated, so their time is never the build's by chance
+    "GIT_COMMITTER_DATE": "2026-11-20T12:00:00Z",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git with a fixed identity and no user configuration."""
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def git_repo(root: Path) -> Path:
+    """Commit everything under root on a new main branch."""
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    return root
 
 
 def valid_package(target: Path) -> Path:
@@ -39,6 +72,15 @@ def valid_package(target: Path) -> Path:
     shutil.copytree(REPO / "schemas", target / "schemas")
     shutil.copytree(FIXTURES / "valid" / "data", target / "data")
     return target
+
+
+def review_today(root: Path) -> Path:
+    """Date every review of a package today (UTC), so a test that runs at today's date never meets a stale row."""
+    path = root / "data" / "reviews.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(",2026-11-01,", f",{utc_today()},"), encoding="utf-8")
+    assert ",2026-11-01," not in path.read_text(encoding="utf-8")
+    return root
 
 
 def defect_package(name: str, target: Path) -> tuple[Path, dict]:

@@ -229,9 +229,11 @@ def test_build_failure_leaves_earlier_release_and_no_partial_output(tmp_path, mo
     from pipelines.release import build as release
 
     out = tmp_path / "dist"
-    assert run_cli("build", "--root", str(REPO), "--as-of", AS_OF, "--out", str(out), "--version", "1.0.0").returncode == 0
+    (tmp_path / "pkg").mkdir()
+    root = valid_package(tmp_path / "pkg")
+    assert run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(out), "--version", "1.0.0").returncode == 0
     earlier = snapshot(out)
-    pkg = load_package(REPO)
+    pkg = load_package(root)
     info = release.build_info(pkg, "1.0.1", date.fromisoformat(AS_OF))
     con, _, _ = connect_checked(pkg, info.as_of, directories=[release.staging_dir(out, info.version)])
 
@@ -247,7 +249,9 @@ def test_build_failure_leaves_earlier_release_and_no_partial_output(tmp_path, mo
 
 def test_two_builds_at_once_never_corrupt_each_other(tmp_path):
     out = tmp_path / "dist"
-    cmd = [str(Path(sys.executable).parent / "model-atlas"), "build", "--root", str(REPO), "--as-of", AS_OF, "--out", str(out), "--version", "2.0.0"]
+    (tmp_path / "pkg").mkdir()
+    root = valid_package(tmp_path / "pkg")
+    cmd = [str(Path(sys.executable).parent / "model-atlas"), "build", "--root", str(root), "--as-of", AS_OF, "--out", str(out), "--version", "2.0.0"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
     codes = sorted(r[0] for r in results)
@@ -266,7 +270,8 @@ def test_two_builds_at_once_never_corrupt_each_other(tmp_path):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("q")
-    assert run_cli("build", "--root", str(REPO), "--as-of", AS_OF, "--out", str(out), "--version", "3.0.0").returncode == 0
+    root = valid_package(tmp_path_factory.mktemp("pkg"))
+    assert run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(out), "--version", "3.0.0").returncode == 0
     return out / "model-atlas-3.0.0"
 
 

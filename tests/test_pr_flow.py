@@ -1,4 +1,8 @@
-"""The contributor's path, end to end: new -> edit -> fmt -> validate -> diff, in a real git repository."""
+"""The contributor's path, end to end: new -> edit -> fmt -> validate -> diff, in a real git repository.
+
+Behaviour is tested on the small fixture package (tests/fixtures/valid) at pinned dates, so no change
+to data/ can make these tests fail; only the round trip of fmt reads the real data (an invariant).
+"""
 
 from __future__ import annotations
 
@@ -6,34 +10,24 @@ import csv
 import json
 import random
 import shutil
-import subprocess
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, REPO, run_cli
+from conftest import AS_OF, REPO, git, git_repo, review_today, run_cli, utc_today, valid_package
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-TODAY = "2026-11-23"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+TODAY = AS_OF  # the fixture's pinned "today"
 
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
-    """A git repository holding the project's descriptor, schemas and data, committed on main."""
+    """A git repository holding the project's descriptor and schemas with the fixture data, committed on main."""
     root = tmp_path / "atlas"
     root.mkdir()
-    shutil.copy(REPO / "datapackage.json", root)
-    shutil.copytree(REPO / "schemas", root / "schemas")
-    shutil.copytree(REPO / "data", root / "data")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "-c", "user.email=t@example.org", "-c", "user.name=t", "add", "-A")
-    git(root, "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "base")
-    return root
+    return git_repo(valid_package(root))
 
 
 def rows(path: Path) -> list[list[str]]:
@@ -54,23 +48,29 @@ def line_of(path: Path, needle: str) -> int:
     raise AssertionError(f"{needle} not in {path}")
 
 
-NEW_MODEL = [
-    ("data/sources.csv", "arxiv-9999-00001,https://arxiv.org/abs/9999.00001,An example open model,Example Lab,paper,primary,2026-10-01,2026-11-23"),
-    (
-        "data/models.csv",
-        'example-lm-3b,Example LM 3B,model,,Example Lab,2026-10,3000000000,,32768,true,"A small dense decoder released with open weights, used to test the pull-request flow."',
-    ),
-    ("data/model_classes.csv", "example-lm-3b,decoder-only"),
-    ("data/citations.csv", "models,example-lm-3b,*,arxiv-9999-00001,Abstract"),
-    ("data/citations.csv", "models,example-lm-3b,context_length,arxiv-9999-00001,Table 1"),
-    ("data/citations.csv", "models,example-lm-3b,open_weights,arxiv-9999-00001,Section 6"),
-    ("data/citations.csv", "models,example-lm-3b,params_total,arxiv-9999-00001,Table 1"),
-    ("data/citations.csv", "models,example-lm-3b,release_date,arxiv-9999-00001,arXiv v1 date"),
-    (
-        "data/reviews.csv",
-        f'rev-example-lm-3b,models,example-lm-3b,a-contributor,{TODAY},confirmed,high,,,,"Checked size, context, weights and date against the paper."',
-    ),
-]
+def new_model(day: str = TODAY) -> list[tuple[str, str]]:
+    """A complete, valid new model with its source, class link, citations and review, reviewed on day."""
+    return [
+        ("data/sources.csv", f"arxiv-9999-00001,https://arxiv.org/abs/9999.00001,An example open model,Example Lab,paper,primary,2024-10-01,{day}"),
+        (
+            "data/models.csv",
+            "example-lm-3b,Example LM 3B,model,,Example Lab,2024-10,3000000000,,32768,true,,,,,,,,,,,"
+            '"A small dense decoder released with open weights, used to test the pull-request flow."',
+        ),
+        ("data/model_classes.csv", "example-lm-3b,small-language-model"),
+        ("data/citations.csv", "models,example-lm-3b,*,arxiv-9999-00001,Abstract"),
+        ("data/citations.csv", "models,example-lm-3b,context_length,arxiv-9999-00001,Table 1"),
+        ("data/citations.csv", "models,example-lm-3b,open_weights,arxiv-9999-00001,Section 6"),
+        ("data/citations.csv", "models,example-lm-3b,params_total,arxiv-9999-00001,Table 1"),
+        ("data/citations.csv", "models,example-lm-3b,release_date,arxiv-9999-00001,arXiv v1 date"),
+        (
+            "data/reviews.csv",
+            f'rev-example-lm-3b,models,example-lm-3b,a-contributor,{day},confirmed,high,,,,"Checked size, context, weights and date against the paper."',
+        ),
+    ]
+
+
+NEW_MODEL = new_model()
 
 
 def test_a_valid_new_model_passes_and_shows_in_diff(repo):
@@ -89,10 +89,10 @@ def test_a_valid_new_model_passes_and_shows_in_diff(repo):
 def test_a_changed_fact_shows_old_and_new(repo):
     path = repo / "data" / "models.csv"
     text = path.read_text(encoding="utf-8")
-    row = next(line for line in text.splitlines() if line.startswith("mixtral-8x7b,"))
-    path.write_text(text.replace(row, row.replace(",32768,", ",32000,")), encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("dense-7b,"))
+    path.write_text(text.replace(row, row.replace(",8192,", ",4096,")), encoding="utf-8")
     diff = run_cli("diff", "main", "--root", str(repo))
-    assert "| `mixtral-8x7b` | context_length | 32768 | 32000 |" in diff.stdout
+    assert "| `dense-7b` | context_length | 8192 | 4096 |" in diff.stdout
 
 
 def test_a_broken_model_gets_annotations_on_the_right_lines(repo):
@@ -100,14 +100,14 @@ def test_a_broken_model_gets_annotations_on_the_right_lines(repo):
         if "context_length,arxiv" in line:
             continue  # drop one citation: the fact is then uncited
         if file == "data/model_classes.csv":
-            line = "example-lm-3b,decoder-onyl"
+            line = "example-lm-3b,small-languge-model"
         append(repo / file, line)
     proc = run_cli("validate", "--root", str(repo), "--as-of", AS_OF, "--format", "github")
     assert proc.returncode == 1
-    mc_line = line_of(repo / "data/model_classes.csv", "decoder-onyl")
+    mc_line = line_of(repo / "data/model_classes.csv", "small-languge-model")
     m_line = line_of(repo / "data/models.csv", "example-lm-3b")
     assert f"::error file=data/model_classes.csv,line={mc_line},title=foreign-key in class_id::" in proc.stdout
-    assert 'did you mean "decoder-only"?' in proc.stdout
+    assert 'did you mean "small-language-model"?' in proc.stdout
     assert f"::error file=data/models.csv,line={m_line},title=uncited-fact in context_length::" in proc.stdout
     assert proc.stdout.count("::error") == 2
 
@@ -121,42 +121,54 @@ def test_pull_request_mode_blocks_only_touched_stale_rows(repo):
     errors = [(f["file"], f["code"]) for f in report["findings"] if f["severity"] == "error"]
     assert errors == [("data/models.csv", "stale")]
     assert "example-lm-3b" in next(f["message"] for f in report["findings"] if f["severity"] == "error")
-    assert sum(f["code"] == "stale" and f["severity"] == "warning" for f in report["findings"]) > 100
+    reviewed = len(rows(repo / "data" / "models.csv")) + len(rows(repo / "data" / "classes.csv")) - 2  # without headers
+    assert sum(f["code"] == "stale" and f["severity"] == "warning" for f in report["findings"]) == reviewed - 1
     assert proc.returncode == 1
     plain = run_cli("validate", "--root", str(repo), "--as-of", "2028-12-01", "--format", "json")
-    assert json.loads(plain.stdout)["errors"] > 100
+    assert json.loads(plain.stdout)["errors"] == reviewed
 
 
 def test_stale_lists_rows_oldest_first(repo):
     reviews = repo / "data" / "reviews.csv"
     lines = reviews.read_text(encoding="utf-8").splitlines(keepends=True)
     # every review of one row, moved back in time
-    lines = [line.replace(f",{TODAY},", ",2025-01-02,") if ",models,mixtral-8x7b," in line else line for line in lines]
+    lines = [line.replace(",2026-11-01,", ",2025-01-02,") if ",models,dense-7b," in line else line for line in lines]
     reviews.write_text("".join(lines), encoding="utf-8")
     proc = run_cli("stale", "--root", str(repo), "--as-of", AS_OF, "--format", "markdown")
     assert proc.returncode == 0
     body = [line for line in proc.stdout.splitlines() if line.startswith("| models") or line.startswith("| classes")]
-    assert body[0].startswith("| models | `mixtral-8x7b` | high | 2025-01-02 | model-atlas-curators |")
+    assert body[0].startswith("| models | `dense-7b` | high | 2025-01-02 | model-atlas-curators |")
 
 
 def test_new_prints_templates_appends_and_refuses_existing_ids(repo):
     printed = run_cli("new", "model", "--name", "Example LM 3B", "--root", str(repo), "--date", TODAY)
     assert printed.returncode == 0 and "example-lm-3b,Example LM 3B,model" in printed.stdout
     before = (repo / "data" / "models.csv").read_bytes()
-    taken = run_cli("new", "model", "--name", "Mixtral 8x7B", "--root", str(repo))
+    taken = run_cli("new", "model", "--name", "Dense 7B", "--root", str(repo))
     assert taken.returncode == 1 and "already exists" in taken.stderr
     assert (repo / "data" / "models.csv").read_bytes() == before
     added = run_cli("new", "model", "--name", "Example LM 3B", "--root", str(repo), "--append", "--date", TODAY)
     assert added.returncode == 0
     assert rows(repo / "data" / "models.csv")[-1][0] == "example-lm-3b"
-    # the template is valid in shape: only its placeholders are findings
+    # the template is valid in shape: its placeholders are the findings, one each, and fail validate
     proc = run_cli("validate", "--root", str(repo), "--as-of", AS_OF, "--format", "json")
-    codes = Counter(f["code"] for f in json.loads(proc.stdout)["findings"])
-    assert set(codes) <= {"foreign-key", "pattern", "high-needs-primary"}, codes
+    found = {(f["file"], f["column"], f["code"]) for f in json.loads(proc.stdout)["findings"]}
+    assert proc.returncode == 1
+    assert found == {
+        ("data/models.csv", "organization", "placeholder"),
+        ("data/models.csv", "summary", "placeholder"),
+        ("data/citations.csv", "source_id", "placeholder"),
+        ("data/citations.csv", "locator", "placeholder"),
+        ("data/reviews.csv", "reviewer", "placeholder"),
+        ("data/reviews.csv", "note", "placeholder"),
+        ("data/model_classes.csv", "class_id", "foreign-key"),  # the template's decoder-only is not a class of the fixture
+    }, found
 
 
 def test_fmt_canonicalises_a_messy_valid_edit_without_changing_values(repo):
+    assert run_cli("fmt", "--root", str(repo)).returncode == 0
     path = repo / "data" / "models.csv"
+    canonical = path.read_bytes()
     original = rows(path)
     header, body = original[0], original[1:]
     random.Random(7).shuffle(body)
@@ -176,16 +188,20 @@ def test_fmt_canonicalises_a_messy_valid_edit_without_changing_values(repo):
     assert path.read_bytes() == messy.encode("utf-8"), "--check must not write"
     assert run_cli("fmt", "--root", str(repo)).returncode == 0
     assert rows(path) == original
-    assert (repo / "data" / "models.csv").read_bytes() == (REPO / "data" / "models.csv").read_bytes()
+    assert path.read_bytes() == canonical
     again = run_cli("fmt", "--check", "--root", str(repo))
     assert again.returncode == 0
 
 
-def test_fmt_round_trips_the_real_data_byte_for_byte(repo):
-    before = {p.name: p.read_bytes() for p in (repo / "data").glob("*.csv")}
-    proc = run_cli("fmt", "--root", str(repo))
+def test_fmt_round_trips_the_real_data_byte_for_byte(tmp_path):
+    """An invariant of the real data: it is in canonical form (pre-commit's fmt --check keeps it so)."""
+    shutil.copy(REPO / "datapackage.json", tmp_path)
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    shutil.copytree(REPO / "data", tmp_path / "data")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data").glob("*.csv")}
+    proc = run_cli("fmt", "--root", str(tmp_path))
     assert proc.returncode == 0 and "0 file(s) reformatted" in proc.stdout
-    assert {p.name: p.read_bytes() for p in (repo / "data").glob("*.csv")} == before
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data").glob("*.csv")} == before
 
 
 def test_fmt_leaves_a_structurally_broken_file_alone(repo):
@@ -225,3 +241,89 @@ def test_fmt_keeps_every_value_of_generated_tables(tmp_path, body):
     assert [r[0] for r in after[1:]] == sorted(r[0] for r in body)
     changed, _ = format_package(pkg, check=True)
     assert changed == []
+
+
+# --- one date rule ----------------------------------------------------------------------------------
+
+
+def test_rows_dated_today_pass_validate_and_build_without_as_of(repo, tmp_path):
+    """No --as-of means today in UTC: a review and an accessed date of today are not "in the future"."""
+    review_today(repo)
+    for file, line in new_model(utc_today()):
+        append(repo / file, line)
+    proc = run_cli("validate", "--root", str(repo))
+    assert proc.returncode == 0, proc.stdout
+    built = run_cli("build", "--root", str(repo), "--out", str(tmp_path / "dist"))
+    assert built.returncode == 0, built.stderr
+    assert f"as of {utc_today()}" in built.stdout
+
+
+def test_a_date_after_today_names_the_date_it_was_compared_with(repo):
+    review_today(repo)
+    tomorrow = (date.fromisoformat(utc_today()) + timedelta(days=1)).isoformat()
+    for file, line in new_model(tomorrow):
+        append(repo / file, line)
+    proc = run_cli("validate", "--root", str(repo), "--format", "json")
+    assert proc.returncode == 1
+    messages = {(f["file"], f["column"]): f["message"] for f in json.loads(proc.stdout)["findings"] if f["code"] == "future-date"}
+    assert messages == {
+        ("data/sources.csv", "accessed"): f"accessed {tomorrow} lies after the as-of date {utc_today()}",
+        ("data/reviews.csv", "reviewed_on"): f"reviewed_on {tomorrow} lies after the as-of date {utc_today()}",
+    }
+    pinned = run_cli("validate", "--root", str(repo), "--as-of", "2026-11-02", "--format", "json")
+    assert any(f["message"] == f"accessed {tomorrow} lies after the as-of date 2026-11-02" for f in json.loads(pinned.stdout)["findings"])
+
+
+def test_a_placeholder_left_in_fails_validate(repo):
+    for file, line in NEW_MODEL:
+        append(repo / file, line.replace("Example Lab,2024-10", "ORGANIZATION,2024-10"))
+    proc = run_cli("validate", "--root", str(repo), "--as-of", AS_OF)
+    assert proc.returncode == 1
+    m_line = line_of(repo / "data/models.csv", "example-lm-3b")
+    assert f'data/models.csv:{m_line}:organization: error[placeholder] "ORGANIZATION" is the placeholder that model-atlas new wrote' in proc.stdout
+    assert "fix: Write the organisation that released the model" in proc.stdout
+    assert "1 error(s)" in proc.stdout
+
+
+# --- diff: which base ---------------------------------------------------------------------------------
+
+
+def test_diff_compares_with_the_merge_base_of_origin_main_and_says_so(repo, tmp_path):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    base = git(clone, "rev-parse", "HEAD").strip()
+    # the contributor commits on their local main (the case that used to show nothing) ...
+    for file, line in NEW_MODEL:
+        append(clone / file, line)
+    git(clone, "commit", "-qam", "add a model")
+    # ... while origin/main moves on with someone else's change
+    path = repo / "data" / "models.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(",8192,", ",4096,"), encoding="utf-8")
+    git(repo, "commit", "-qam", "someone else's change")
+    git(clone, "fetch", "-q")
+    diff = run_cli("diff", "--root", str(clone))
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.splitlines()[0] == f"Changes from {base[:12]} (the merge base of HEAD and origin/main) to the working tree."
+    assert "| models | 1 | 0 | 0 |" in diff.stdout and "`example-lm-3b`" in diff.stdout
+    assert "| `dense-7b` | context_length" not in diff.stdout, "origin/main's newer change is not the contributor's"
+
+
+def test_diff_without_a_remote_uses_main(repo):
+    git(repo, "switch", "-qc", "add-example")
+    for file, line in NEW_MODEL:
+        append(repo / file, line)
+    git(repo, "commit", "-qam", "add a model")
+    diff = run_cli("diff", "--root", str(repo))
+    assert diff.returncode == 0
+    assert "(the merge base of HEAD and main) to the working tree." in diff.stdout.splitlines()[0]
+    assert "`example-lm-3b`" in diff.stdout
+
+
+def test_diff_without_any_base_says_what_to_do(tmp_path):
+    root = valid_package(tmp_path)
+    git(root, "init", "-q", "-b", "trunk")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    diff = run_cli("diff", "--root", str(root))
+    assert diff.returncode == 2
+    assert diff.stderr.startswith("error: no base to compare with") and "model-atlas diff REF" in diff.stderr

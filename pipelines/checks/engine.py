@@ -10,6 +10,7 @@ import json
 import re
 from datetime import date
 
+from pipelines.checks.placeholders import PLACEHOLDERS
 from pipelines.checks.rules import ROW_RULES
 from pipelines.package import chars
 from pipelines.package.descriptor import Field, Package, Table
@@ -116,8 +117,8 @@ def field_check_sql(table: Table) -> list[str]:
         ]
         parts.insert(0, f"CREATE OR REPLACE TEMP TABLE {q('flagged_' + table.name)} AS {scan}")
     for f in table.fields:
-        if not f.constraints.get("unique"):
-            continue
+        if not f.constraints.get("unique") or table.primary_key == (f.name,):
+            continue  # a repeated single-column primary key is one defect, reported once as primary-key
         col = q(f.name)
         typed = typed_ref(f)
         present = _valid(f)
@@ -192,6 +193,8 @@ def _describe(table: Table, column: str, code: str, value, detail) -> str:
         allowed = f.constraints["enum"]
         return f"{shown} is not an allowed {column}{did_you_mean(value, allowed)}; allowed: {', '.join(map(str, allowed))}"
     if code == "pattern":
+        if f.hint:
+            return f"{shown} is not a valid {column}: write {f.hint}"
         return f"{shown} does not match the pattern of {column}: {f.constraints['pattern']}"
     if code == "min-length":
         return f"{column} has {detail} characters; at least {f.constraints['minLength']} are required"
@@ -257,7 +260,7 @@ def check_row_rules(con, loaded: dict[str, LoadedTable], as_of: date) -> list[Fi
         rows = _run(con, f"SELECT {q(LINE)}, to_json(t), count(*) OVER () FROM {q('typed_' + rule.table)} t WHERE {sql} ORDER BY 1 LIMIT {FINDINGS_CAP}")
         for line, row_json, _ in rows:
             values = json.loads(row_json)
-            findings.append(Finding(lt.file, line, rule.column, rule.code, rule.message.format(**values)))
+            findings.append(Finding(lt.file, line, rule.column, rule.code, rule.message.format(as_of=as_of.isoformat(), **values)))
         if rows and rows[0][2] > FINDINGS_CAP:
             findings.append(more_finding(lt.file, rule.code, rows[0][2] - FINDINGS_CAP))
     return findings
@@ -493,6 +496,19 @@ def check_staleness(con, pkg: Package, loaded: dict[str, LoadedTable], as_of: da
                 f"{row_id} was last reviewed on {last} by {reviewer} ({age} days before {as_of}); {conf}-confidence rows are due after {limit} days",
             )
         )
+    return findings
+
+
+def check_placeholders(con, loaded: dict[str, LoadedTable]) -> list[Finding]:
+    """Cells still holding a placeholder that `model-atlas new` wrote (pipelines/checks/placeholders.py)."""
+    findings = []
+    for p in PLACEHOLDERS:
+        lt = loaded.get(p.table)
+        if lt is None or p.column not in lt.table.field_names:
+            continue
+        for (line,) in _run(con, f"SELECT {q(LINE)} FROM {q('raw_' + p.table)} WHERE trim({q(p.column)}) = {lit(p.text)}"):
+            message = f'"{p.text}" is the placeholder that model-atlas new wrote into {p.column}'
+            findings.append(Finding(lt.file, line, p.column, "placeholder", message, p.fix))
     return findings
 
 

@@ -53,12 +53,16 @@ def frictionless_findings(root: Path | str) -> list[tuple[str, int, str, str]]:
     with system.use_context(trusted=False):
         package = Package(str(root / "datapackage.json"), basepath=str(root))
         report = package.validate()
+    sole_keys = {(t.path, t.primary_key[0]) for t in load_package(root).tables.values() if len(t.primary_key) == 1}
     out = []
     for task in report.tasks:
         path = task.place or ""
         file = Path(path).relative_to(root.resolve()).as_posix() if Path(path).is_absolute() else path
         for error in task.errors:
-            out.append((file, getattr(error, "row_number", 0) or 0, getattr(error, "field_name", "") or "", error.type))
+            field = getattr(error, "field_name", "") or ""
+            if error.type == "unique-error" and (file, field) in sole_keys:
+                continue  # frictionless reports a repeated single-column primary key twice (also as primary-key); we report it once
+            out.append((file, getattr(error, "row_number", 0) or 0, field, error.type))
     return out
 
 
@@ -96,6 +100,6 @@ def pandera_findings(root: Path | str, as_of: date) -> list[Finding]:
                 rule = rules[int(case["check"])]
                 row = df.loc[int(case["index"])]
                 values = {k: ("" if v is None or (not isinstance(v, str) and pd.isna(v)) else v) for k, v in row.items()}
-                findings.append(Finding(table.path, int(row["__line"]), rule.column, rule.code, rule.message.format(**values)))
+                findings.append(Finding(table.path, int(row["__line"]), rule.column, rule.code, rule.message.format(as_of=as_of.isoformat(), **values)))
     # pandera reports one failure case per failing column of a dataframe-level check; keep one per row
     return sorted(set(findings), key=lambda f: f.sort_key)

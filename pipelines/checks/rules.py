@@ -18,7 +18,7 @@ class RowRule:
     column: str  # the column a finding points at
     sql: str  # violation predicate; :as_of is the as-of DATE
     frame: Callable  # (DataFrame of typed values, as_of: date) -> boolean Series of violations
-    message: str  # str.format over the row's values
+    message: str  # str.format over the row's values and as_of (the as-of date, YYYY-MM-DD)
 
 
 def _present(df, *cols):
@@ -50,7 +50,7 @@ ROW_RULES: tuple[RowRule, ...] = (
         "release_date",
         "release_date > strftime(:as_of, '%Y-%m-%d')",
         lambda df, as_of: _present(df, "release_date") & (df["release_date"] > as_of.isoformat()),
-        "release_date {release_date} lies after the as-of date",
+        "release_date {release_date} lies after the as-of date {as_of}",
     ),
     RowRule(
         "future-date",
@@ -58,7 +58,7 @@ ROW_RULES: tuple[RowRule, ...] = (
         "published",
         "published > :as_of",
         lambda df, as_of: _present(df, "published") & (_date(df, "published") > as_of),
-        "published {published} lies after the as-of date",
+        "published {published} lies after the as-of date {as_of}",
     ),
     RowRule(
         "future-date",
@@ -66,7 +66,7 @@ ROW_RULES: tuple[RowRule, ...] = (
         "accessed",
         "accessed > :as_of",
         lambda df, as_of: _present(df, "accessed") & (_date(df, "accessed") > as_of),
-        "accessed {accessed} lies after the as-of date",
+        "accessed {accessed} lies after the as-of date {as_of}",
     ),
     RowRule(
         "published-after-accessed",
@@ -90,7 +90,7 @@ ROW_RULES: tuple[RowRule, ...] = (
         "reviewed_on",
         "reviewed_on > :as_of",
         lambda df, as_of: _present(df, "reviewed_on") & (_date(df, "reviewed_on") > as_of),
-        "reviewed_on {reviewed_on} lies after the as-of date",
+        "reviewed_on {reviewed_on} lies after the as-of date {as_of}",
     ),
     RowRule(
         "seed-correction-incomplete",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from pipelines.package.clock import utc_today
 from pipelines.package.descriptor import Package, load_package
 from pipelines.package.findings import Finding, cap_findings
 from pipelines.package.sql import q
@@ -45,7 +46,13 @@ def connect_checked(pkg: Package, as_of: date, directories=(), memory_limit: str
     findings += check_taxonomy(con, pkg, loaded)
     findings += checks.check_staleness(con, pkg, loaded, as_of)
     findings += checks.check_safety(con, pkg, loaded)
-    return con, loaded, cap_findings(findings)
+    return con, loaded, cap_findings(one_finding_per_cell_placeholder(findings + checks.check_placeholders(con, loaded)))
+
+
+def one_finding_per_cell_placeholder(findings: list[Finding]) -> list[Finding]:
+    """A cell still holding a placeholder is one defect: drop the pattern, key or safety findings it also causes."""
+    placeholder_cells = {(f.file, f.line, f.column) for f in findings if f.code == "placeholder"}
+    return [f for f in findings if f.code == "placeholder" or (f.file, f.line, f.column) not in placeholder_cells]
 
 
 def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:
@@ -71,13 +78,15 @@ def touched_rows(con, pkg: Package, ref: str) -> set[tuple[str, str]]:
 def validate(root: Path | str = ".", as_of: date | None = None, changed_since: str | None = None) -> Report:
     """Run every check on the package at root; raises PackageError when the descriptor is unusable.
 
+    as_of defaults to today's date in UTC (pipelines.package.clock).
+
     With changed_since (a git ref), staleness is enforced only on rows the change touches; other
     stale rows are reported as warnings so nobody is blocked by someone else's review backlog.
     """
     from pipelines.package.snapshot import SnapshotError
 
     pkg = load_package(root)
-    con, loaded, findings = connect_checked(pkg, as_of or date.today())
+    con, loaded, findings = connect_checked(pkg, as_of or utc_today())
     if changed_since:
         try:
             touched = touched_rows(con, pkg, changed_since)

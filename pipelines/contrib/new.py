@@ -9,6 +9,7 @@ import unicodedata
 from datetime import date
 from pathlib import Path
 
+from pipelines.checks.placeholders import template_value
 from pipelines.contrib.fmt import write_files_atomic
 from pipelines.package import chars
 from pipelines.package.descriptor import load_package
@@ -32,14 +33,14 @@ def _existing(path: Path, column: str) -> set[str]:
 
 
 def templates(what: str, row_id: str, name: str, today: str) -> dict[str, list[dict]]:
-    """The rows to add, per table: every required field filled with a placeholder to replace."""
+    """The rows to add, per table: every required field filled with a placeholder to replace (pipelines/checks/placeholders.py)."""
     review = {
         "review_id": f"rev-{row_id}-{today}",
-        "reviewer": "YOUR-GITHUB-HANDLE",
+        "reviewer": template_value("reviews", "reviewer"),
         "reviewed_on": today,
         "verdict": "confirmed",
         "confidence": "medium",
-        "note": "Checked every fact against the cited primary sources.",
+        "note": template_value("reviews", "note"),
     }
     if what == "model":
         return {
@@ -48,23 +49,39 @@ def templates(what: str, row_id: str, name: str, today: str) -> dict[str, list[d
                     "model_id": row_id,
                     "name": name,
                     "kind": "model",
-                    "organization": "ORGANIZATION",
-                    "summary": "Describe the model in your own words (at least 20 characters).",
+                    "organization": template_value("models", "organization"),
+                    "summary": template_value("models", "summary"),
                 }
             ],
             "model_classes": [{"model_id": row_id, "class_id": "decoder-only"}],
-            "citations": [{"table_name": "models", "row_id": row_id, "field": "*", "source_id": "SOURCE-ID", "locator": "Section or table"}],
+            "citations": [
+                {
+                    "table_name": "models",
+                    "row_id": row_id,
+                    "field": "*",
+                    "source_id": template_value("citations", "source_id"),
+                    "locator": template_value("citations", "locator"),
+                }
+            ],
             "reviews": [{**review, "table_name": "models", "row_id": row_id}],
         }
     if what == "class":
         return {
-            "classes": [{"class_id": row_id, "name": name, "facet": "capability", "summary": "Describe the class in your own words (at least 20 characters)."}],
+            "classes": [{"class_id": row_id, "name": name, "facet": "capability", "summary": template_value("classes", "summary")}],
             "reviews": [{**review, "table_name": "classes", "row_id": row_id}],
         }
     if what == "source":
         return {
             "sources": [
-                {"source_id": row_id, "url": "https://", "title": name, "publisher": "PUBLISHER", "kind": "paper", "tier": "primary", "accessed": today}
+                {
+                    "source_id": row_id,
+                    "url": template_value("sources", "url"),
+                    "title": name,
+                    "publisher": template_value("sources", "publisher"),
+                    "kind": "paper",
+                    "tier": "primary",
+                    "accessed": today,
+                }
             ]
         }
     table, _, target = name.partition("/")
@@ -114,5 +131,5 @@ def new_rows(root: Path, what: str, row_id: str | None, name: str, append: bool,
     if pending:
         write_files_atomic(pending)  # all tables or none
     if append:
-        out.append("now replace the placeholders (UPPER CASE), then run: model-atlas fmt && model-atlas validate")
+        out.append("now replace the placeholders (validate reports each one left as error[placeholder]), then run: model-atlas fmt && model-atlas validate")
     return "\n".join(out) + "\n"

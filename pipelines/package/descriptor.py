@@ -39,6 +39,11 @@ class Field:
         return self.x("x-item-enum")
 
     @property
+    def hint(self) -> str:
+        """x-hint: the field's pattern in plain words, printed instead of the regular expression."""
+        return str(self.x("x-hint") or "")
+
+    @property
     def required(self) -> bool:
         return bool(self.constraints.get("required"))
 

@@ -60,7 +60,7 @@ RULES: dict[str, Rule] = {
     "calendar-date": Rule("schema", "error", "Write a date that exists on the calendar (no 30 February, no year 0000)."),
     "required": Rule("schema", "error", "Fill in the cell; the column is required.", "constraint-error"),
     "enum": Rule("schema", "error", "Use one of the allowed values.", "constraint-error"),
-    "pattern": Rule("schema", "error", "Write the value in the form the pattern asks for.", "constraint-error"),
+    "pattern": Rule("schema", "error", "Write the value in the form the message describes.", "constraint-error"),
     "min-length": Rule("schema", "error", "Write a longer value.", "constraint-error"),
     "max-length": Rule("schema", "error", "Shorten the value.", "constraint-error"),
     "minimum": Rule("schema", "error", "Use a value at or above the minimum.", "constraint-error"),
@@ -72,7 +72,7 @@ RULES: dict[str, Rule] = {
     "unknown-field": Rule("keys", "error", "Name a column of the cited table, or * for the whole row."),
     # row rules (declared in pipelines/rules.py)
     "params-active-exceeds-total": Rule("row", "error", "params_active counts a subset of params_total: fix whichever is wrong."),
-    "future-date": Rule("row", "error", "Dates cannot lie after the as-of date: correct the date."),
+    "future-date": Rule("row", "error", "Correct the date: it cannot lie after the as-of date (today in UTC, unless --as-of names another day)."),
     "closed-licence": Rule(
         "row",
         "error",
@@ -86,6 +86,7 @@ RULES: dict[str, Rule] = {
         "A review that checks a seed claim needs seed_value (what the seed said); a correction also needs field (the column corrected, or * for the row).",
     ),
     "url-required": Rule("row", "error", "Give the https address of the document; only seed notes may lack one."),
+    "placeholder": Rule("row", "error", "Replace the placeholder with the real value (each placeholder's finding says what belongs there)."),
     # cross-table rules
     "unclassified-model": Rule("cross", "error", "Add a model_classes row linking the model to at least one class."),
     "product-in-class": Rule("cross", "error", "Products, devices and frameworks are not models: link them with model_relations (uses-model) instead."),

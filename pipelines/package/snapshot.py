@@ -136,6 +136,26 @@ def load_git_snapshot(con, root: Path, ref: str, prefix: str) -> Snapshot:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def default_base(root: Path) -> tuple[str, str]:
+    """The commit a change is compared with when no base is named: the merge base of HEAD with origin/main
+    when that branch exists, else with main. Returns (commit, a label saying which)."""
+    for branch in ("origin/main", "main"):
+        if _git(root, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}") is None:
+            continue
+        base = _git(root, "merge-base", "HEAD", branch)
+        if base:
+            return base, f"{base[:12]} (the merge base of HEAD and {branch})"
+    raise SnapshotError("no base to compare with: there is neither origin/main nor main (or no commit in common); name one: model-atlas diff REF")
+
+
 def diff_snapshots(con, old: Snapshot, new: Snapshot, old_prefix: str = "old", new_prefix: str = "new", ignore: set[str] = frozenset()) -> list[TableDiff]:
     """Per table: keys added and removed, fields changed old -> new, and schema changes.
 

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pipelines.checks.coverage import coverage
+from pipelines.package.clock import source_date_epoch, utc_today
 from pipelines.package.descriptor import Package
 from pipelines.package.sql import lit, q
 from pipelines.release.changes import diff_markdown
@@ -38,8 +39,26 @@ STORAGE_VERSION = "v1.0.0"  # the DuckDB file format every DuckDB 1.x and 2.x op
 class BuildInfo:
     version: str
     as_of: date
-    source_commit: str
+    source_commit: str  # the commit, "<commit>-dirty" with uncommitted changes to the inputs, or "unknown" without git
     build_time: datetime
+    build_time_from: str = "SOURCE_DATE_EPOCH"  # or "commit" (the commit time of a clean tree) or "clock" (the time of the build)
+    dirty: bool = False
+    fingerprint: str = ""  # source_fingerprint of the inputs
+
+    @property
+    def built_line(self) -> str:
+        """How NOTES.md states the build time: what it is and where it came from."""
+        when = self.build_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        why = {
+            "SOURCE_DATE_EPOCH": "from SOURCE_DATE_EPOCH",
+            "commit": "the time of the source commit",
+            "clock": "the time of the build: the tree had uncommitted changes" if self.dirty else "the time of the build: no git commit to take it from",
+        }[self.build_time_from]
+        return f"{when} ({why})"
+
+
+# what a release is built from: a change to any of these makes the tree "dirty"
+RELEASE_INPUTS = ("datapackage.json", "data", "schemas", "pipelines", "pyproject.toml")
 
 
 def git(root: Path, *args: str) -> str | None:
@@ -50,14 +69,34 @@ def git(root: Path, *args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def own_git_checkout(root: Path) -> bool:
+    """Whether root is the top of a git checkout (not a source archive unpacked inside some other repository)."""
+    top = git(root, "rev-parse", "--show-toplevel")
+    return bool(top) and Path(top).resolve() == root.resolve() and git(root, "rev-parse", "--verify", "HEAD") is not None
+
+
 def build_info(pkg: Package, version: str | None, as_of: date | None) -> BuildInfo:
-    """Version, commit and a reproducible build time (SOURCE_DATE_EPOCH, else the commit time)."""
-    commit = git(pkg.root, "rev-parse", "HEAD") or "unknown"
-    if commit != "unknown" and git(pkg.root, "status", "--porcelain", "--", "data", "schemas", "datapackage.json"):
-        commit += "-dirty"
-    epoch = os.environ.get("SOURCE_DATE_EPOCH") or git(pkg.root, "log", "-1", "--format=%ct")
-    built = datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else datetime(2000, 1, 1, tzinfo=UTC)
-    return BuildInfo(version if version is not None else pkg.descriptor.get("version", "0.0.0"), as_of or built.date(), commit, built)
+    """Version, as-of date (given, else today in UTC), source commit, and the build time.
+
+    Build time: SOURCE_DATE_EPOCH when set; else the commit time of a clean checkout (so two builds of
+    one commit are byte-identical); else the clock, for a tree with uncommitted changes or without git,
+    whose release is then marked as such."""
+    commit, dirty, commit_time = "unknown", False, None
+    if own_git_checkout(pkg.root):
+        commit = git(pkg.root, "rev-parse", "HEAD") or "unknown"
+        dirty = bool(git(pkg.root, "status", "--porcelain", "--", *RELEASE_INPUTS))
+        epoch = git(pkg.root, "log", "-1", "--format=%ct")
+        commit_time = datetime.fromtimestamp(int(epoch), UTC) if epoch and epoch.isdigit() else None
+        if dirty:
+            commit += "-dirty"
+    pinned = source_date_epoch()
+    if pinned:
+        built, source = pinned, "SOURCE_DATE_EPOCH"
+    elif commit_time and not dirty:
+        built, source = commit_time, "commit"
+    else:
+        built, source = datetime.now(UTC).replace(microsecond=0), "clock"
+    return BuildInfo(version or pkg.descriptor.get("version", "0.0.0"), as_of or utc_today(), commit, built, source, dirty, source_fingerprint(pkg))
 
 
 VIEWS = {
@@ -277,6 +316,8 @@ def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: l
         "version": info.version,
         "source_commit": info.source_commit,
         "build_time": info.build_time.isoformat(),
+        "build_time_from": info.build_time_from,
+        "dirty": "true" if info.dirty else "false",
         "as_of": info.as_of.isoformat(),
         "row_counts": json.dumps(counts, sort_keys=True),
         "duckdb_version": duckdb.__version__,
@@ -284,6 +325,8 @@ def write_database_extras(con, info: BuildInfo, counts: dict[str, int], diffs: l
         "model_atlas_version": __import__("pipelines").__version__,
         "storage_version": STORAGE_VERSION,
     }
+    if info.fingerprint:
+        rows["source_sha256"] = info.fingerprint
     con.executemany("INSERT INTO release_info VALUES (?, ?)", sorted(rows.items()))
     con.execute("CREATE TABLE release_changes (table_name VARCHAR, row_id VARCHAR, change VARCHAR, field VARCHAR, old_value VARCHAR, new_value VARCHAR)")
     changes = [(d.table, k, "added", None, None, None) for d in diffs for k in d.added]
@@ -352,7 +395,13 @@ def write_descriptor(pkg: Package, out: Path, info: BuildInfo) -> None:
         "created": info.build_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "licenses": d.get("licenses", []),
         "sources": sources,
-        "x-model-atlas": {"as_of": info.as_of.isoformat(), "source_commit": info.source_commit, "policy": d.get("x-model-atlas", {})},
+        "x-model-atlas": {
+            "as_of": info.as_of.isoformat(),
+            "source_commit": info.source_commit,
+            "dirty": info.dirty,
+            "source_sha256": info.fingerprint,
+            "policy": d.get("x-model-atlas", {}),
+        },
         "resources": resources,
     }
     (out / "datapackage.json").write_text(json.dumps(release, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -572,6 +621,59 @@ def check_out_dir(root: Path, out: Path) -> Path:
 def staging_dir(out_dir: Path, version: str) -> Path:
     """Where a release is written before it is renamed into place (the build connection may write only there)."""
     return out_dir / f".{RELEASE_PREFIX}{version}.tmp-{os.getpid()}"
+
+
+def source_fingerprint(pkg: Package) -> str:
+    """sha256 over what a release is built from: the descriptor, every schema and data file it names, and
+    the tool's version. Two builds with the same fingerprint hold the same data."""
+    h = hashlib.sha256(f"model-atlas {__import__('pipelines').__version__}\n".encode())
+    paths = ["datapackage.json"] + sorted({t.schema_path for t in pkg.tables.values()} | {t.path for t in pkg.tables.values()})
+    for rel in paths:
+        path = pkg.root / rel
+        h.update(f"{rel}\n".encode())
+        h.update(hashlib.sha256(path.read_bytes()).hexdigest().encode() if path.is_file() else b"missing")
+    return h.hexdigest()
+
+
+@dataclass
+class ExistingRelease:
+    path: Path
+    fingerprint: str | None  # None for a release built before fingerprints were recorded
+    as_of: str | None
+    source_commit: str | None
+
+
+def existing_release(out_dir: Path, version: str) -> ExistingRelease | None:
+    """The release already at out_dir for this version, with what it records about its inputs; None if there is none."""
+    final = out_dir / f"{RELEASE_PREFIX}{version}"
+    if not final.exists():
+        return None
+    try:
+        meta = json.loads((final / "datapackage.json").read_text(encoding="utf-8")).get("x-model-atlas", {})
+    except (OSError, ValueError, AttributeError):
+        meta = {}
+    return ExistingRelease(final, meta.get("source_sha256"), meta.get("as_of"), meta.get("source_commit"))
+
+
+def same_release(existing: ExistingRelease, pkg: Package, as_of: date | None) -> tuple[bool, str]:
+    """Whether rebuilding would give the release that exists (same inputs, and the same as-of date when one is
+    given), and a sentence saying why not."""
+    if existing.fingerprint is None:
+        return False, f"{existing.path} already exists and records no source fingerprint, so it cannot be compared"
+    if existing.fingerprint != source_fingerprint(pkg):
+        return False, (
+            f"{existing.path} already exists with other content (built from commit {existing.source_commit}, as of {existing.as_of}); "
+            "releases are immutable: set a new version in datapackage.json or pass --version"
+        )
+    if as_of is not None and existing.as_of != as_of.isoformat():
+        return False, (
+            f"{existing.path} already exists with the same data but as of {existing.as_of}, not {as_of.isoformat()}; "
+            "releases are immutable: pass --as-of " + str(existing.as_of) + " or choose a new --version"
+        )
+    problems = verify_release(existing.path)
+    if problems:
+        return False, f"{existing.path} already exists but does not verify ({problems[0]}); remove it and build again"
+    return True, ""
 
 
 def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None, previous_label: str | None = None, memory_limit: str | None = None) -> Path:

@@ -10,10 +10,12 @@ def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None
     lines = [f"# Model Atlas {info.version}", ""]
     lines += [
         f"- as-of date: {info.as_of.isoformat()}",
-        f"- built: {info.build_time.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+        f"- built: {info.built_line}",
         f"- source commit: `{info.source_commit}`",
         "",
     ]
+    if info.dirty:
+        lines += ["**Built from a tree with uncommitted changes**: the source commit does not hold exactly this data.", ""]
     lines += ["## Rows per table", "", "| table | rows |", "|---|---:|"]
     lines += [f"| {t} | {n} |" for t, n in counts.items()]
     lines += ["", "## Confidence", "", "| table | high | medium | low |", "|---|---:|---:|---:|"]

@@ -160,6 +160,18 @@ def release_table_schema(table: Table) -> dict:
     return schema
 
 
+def inherit_review_state(con, pkg: Package) -> None:
+    """Add the review state of rows keyed by the row they take it from (an architectures row: its model's), so a
+    citation of such a row carries a confidence too."""
+    for name, table in pkg.tables.items():
+        review = dict(table.review_from)
+        if review.get("table") and review.get("table") != name and list(table.primary_key) == [review.get("key")]:
+            con.execute(
+                f"INSERT INTO review_state SELECT {lit(name)}, t.{q(review['key'])}, rs.last_reviewed, rs.confidence, rs.status, rs.reviewers "
+                f"FROM {q('typed_' + name)} t JOIN review_state rs ON rs.table_name = {lit(review['table'])} AND rs.row_id = t.{q(review['key'])}"
+            )
+
+
 def create_release_views(con, pkg: Package, as_of: date) -> None:
     """release_<table>: typed rows plus the derived columns (and derived rows) their schemas declare, ready to write."""
     status = (
@@ -170,6 +182,7 @@ def create_release_views(con, pkg: Package, as_of: date) -> None:
         f"CREATE OR REPLACE TEMP TABLE review_state AS SELECT s.table_name, s.row_id, s.last_reviewed, s.confidence, s.status, lr.n_reviewers AS reviewers "
         f"FROM ({status}) s LEFT JOIN latest_reviews lr USING (table_name, row_id)"
     )
+    inherit_review_state(con, pkg)
     bands = "SELECT class_id, facet, params_min, params_max FROM typed_classes WHERE membership = 'derived'" if "classes" in pkg.tables else ""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE derived_bands AS {bands or 'SELECT NULL::VARCHAR AS class_id, NULL::VARCHAR AS facet, NULL::BIGINT AS params_min, NULL::BIGINT AS params_max WHERE FALSE'}"
