@@ -107,7 +107,7 @@ def cmd_build(args) -> int:
         pkg = load_package(args.root)
     except PackageError as exc:
         return _print_package_error(exc)
-    version = args.version or pkg.descriptor.get("version", "0.0.0")
+    version = args.version if args.version is not None else pkg.descriptor.get("version", "0.0.0")
     previous_dir, previous_ref = None, None
     try:
         check_version(version)

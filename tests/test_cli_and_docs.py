@@ -75,9 +75,9 @@ def test_pre_commit_regenerates_the_docs_like_a_formatter():
 def real_release(tmp_path_factory):
     """A release of the real data as a contributor builds it: no --as-of (today in UTC)."""
     out = tmp_path_factory.mktemp("dist")
-    proc = run_cli("build", "--root", str(REPO), "--out", str(out), "--version", "cookbook")
+    proc = run_cli("build", "--root", str(REPO), "--out", str(out), "--version", "0.0.0-cookbook")
     assert proc.returncode == 0, proc.stderr
-    return out / "model-atlas-cookbook"
+    return out / "model-atlas-0.0.0-cookbook"
 
 
 def test_every_cookbook_query_runs_on_the_real_data(real_release):

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.package.sql import q
 from pipelines.release.query import connect_release
 from pipelines.site import charts
 
@@ -73,7 +74,7 @@ def load_release(release: Path) -> Release:
             if name not in present:
                 rel.tables[name] = []
                 continue
-            cur = con.execute(f'SELECT * FROM "{name}"')  # names come from TABLES above, never from the file
+            cur = con.execute(f"SELECT * FROM {q(name)}")
             cols = [d[0] for d in cur.description]
             rel.tables[name] = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
             rel.columns[name] = con.execute(
