@@ -114,6 +114,11 @@ def safe_relative_path(root: Path, raw: object, what: str, where: str) -> tuple[
     parts = PurePosixPath(raw).parts
     if ".." in parts:
         return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} climbs out with '..'")
+    if any(p.startswith(".") for p in parts):  # .git/config, .github/, .venv/: never package data
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} names a hidden file or directory")
+    suffix = ".json" if where.endswith("/schema") else ".csv"
+    if not raw.endswith(suffix):
+        return None, Finding(DESCRIPTOR, 0, where, "descriptor-path", f"{what} {raw!r:.120} must be a {suffix} file")
     try:
         resolved = (root / raw).resolve()
         resolved.relative_to(root.resolve())

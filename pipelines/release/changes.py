@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.package.chars import for_terminal
 from pipelines.package.snapshot import Snapshot, TableDiff
 from pipelines.package.sql import q
 from pipelines.release.schema import DERIVED, create_release_views, release_columns
@@ -28,12 +29,21 @@ LIST_LIMIT = 40
 
 
 def _keys(keys: list[str]) -> str:
-    shown = ", ".join(f"`{k}`" for k in keys[:LIST_LIMIT])
+    shown = ", ".join(_code(k) for k in keys[:LIST_LIMIT])
     return shown + (f", and {len(keys) - LIST_LIMIT} more (the release_changes table lists all)" if len(keys) > LIST_LIMIT else "")
 
 
+def _code(key: str) -> str:
+    """A row key as inline code: backticks and pipes cannot end the span or the table cell."""
+    return "`" + for_terminal(str(key)).replace("`", "'").replace("|", "\\|") + "`"
+
+
 def _cell(v) -> str:
-    return "(empty)" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+    """A value inside a Markdown table cell (a job summary or NOTES.md): no HTML, no line breaks, no invisible characters."""
+    if v is None:
+        return "(empty)"
+    text = for_terminal(str(v)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("`", "\\`")
 
 
 def diff_markdown(diffs: list[TableDiff], old_label: str, new_label: str) -> str:
@@ -63,6 +73,6 @@ def diff_markdown(diffs: list[TableDiff], old_label: str, new_label: str) -> str
             lines.append("")
         if d.changed:
             lines += ["| row | field | old | new |", "|---|---|---|---|"]
-            lines += [f"| `{k}` | {c} | {_cell(a)} | {_cell(b)} |" for k, c, a, b in d.changed]
+            lines += [f"| {_code(k)} | {c} | {_cell(a)} | {_cell(b)} |" for k, c, a, b in d.changed]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
