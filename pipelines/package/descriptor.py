@@ -144,7 +144,7 @@ def load_package(root: Path | str = ".") -> Package:
     descriptor, findings = profile.read_json(path, DESCRIPTOR)
     if findings:
         raise PackageError(findings)
-    findings = profile.profile_findings(descriptor, "datapackage.json", DESCRIPTOR)
+    findings = profile.profile_findings(descriptor, "datapackage.json", DESCRIPTOR) or profile.text_findings(descriptor, DESCRIPTOR)
     if findings:
         raise PackageError(findings)
     findings = profile.descriptor_structure_findings(descriptor, DESCRIPTOR)
@@ -168,7 +168,7 @@ def load_package(root: Path | str = ".") -> Package:
             continue
         schema, bad_json = profile.read_json(schema_path, schema_ref)
         if not bad_json:
-            bad_json = profile.profile_findings(schema, "tableschema.json", schema_ref)
+            bad_json = profile.profile_findings(schema, "tableschema.json", schema_ref) or profile.text_findings(schema, schema_ref)
         if not bad_json:
             bad_json = profile.schema_structure_findings(schema, schema_ref)
         findings += bad_json
