@@ -743,3 +743,13 @@ def test_diff_markdown_carries_no_html_or_line_breaks(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "<img" not in proc.stdout and "\n## injected" not in proc.stdout and "\r" not in proc.stdout
     assert "&lt;img" in proc.stdout
+
+
+def test_stale_markdown_carries_no_html(tmp_path):
+    """The PR workflow writes the stale report into the job summary even when validation failed."""
+    root = valid_package(tmp_path)
+    text = (root / RV).read_text(encoding="utf-8")
+    (root / RV).write_text(text.replace("model-atlas-curators", "<img src=https://example.invalid/t.png>|x"), encoding="utf-8")
+    proc = run_cli("stale", "--root", str(root), "--as-of", "2099-01-01", "--format", "markdown")
+    assert proc.returncode == 0, proc.stderr
+    assert "<img" not in proc.stdout and "&lt;img" in proc.stdout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.package.chars import for_terminal
+from pipelines.package.chars import for_markdown
 from pipelines.package.snapshot import Snapshot, TableDiff
 from pipelines.package.sql import q
 from pipelines.release.schema import DERIVED, create_release_views, release_columns
@@ -34,16 +34,13 @@ def _keys(keys: list[str]) -> str:
 
 
 def _code(key: str) -> str:
-    """A row key as inline code: backticks and pipes cannot end the span or the table cell."""
-    return "`" + for_terminal(str(key)).replace("`", "'").replace("|", "\\|") + "`"
+    """A row key as inline code."""
+    return "`" + for_markdown(key) + "`"
 
 
 def _cell(v) -> str:
-    """A value inside a Markdown table cell (a job summary or NOTES.md): no HTML, no line breaks, no invisible characters."""
-    if v is None:
-        return "(empty)"
-    text = for_terminal(str(v)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("`", "\\`")
+    """A value inside a Markdown table cell (see chars.for_markdown)."""
+    return "(empty)" if v is None else for_markdown(v)
 
 
 def diff_markdown(diffs: list[TableDiff], old_label: str, new_label: str) -> str:
