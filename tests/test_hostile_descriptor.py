@@ -149,6 +149,30 @@ CASES = [
         lambda d: _set(d["resources"][3], "name", "release_info"),
         ("datapackage.json", "/resources/3/name", "descriptor-reference"),
     ),
+    (
+        "field-named-rowid",
+        "schemas/model_relations.json",
+        lambda s: _set(s["fields"][1], "name", "rowid"),
+        ("schemas/model_relations.json", "/fields/1/name", "descriptor-reference"),
+    ),
+    (
+        "bidi-override-in-a-description",
+        "schemas/model_relations.json",
+        lambda s: _set(s["fields"][1], "description", "Relation \u202e kind"),
+        ("schemas/model_relations.json", "/fields/1/description", "descriptor-schema"),
+    ),
+    (
+        "nul-in-an-enum-value",
+        "schemas/models.json",
+        lambda s: _set(s["fields"][_field_index(s, "kind")]["constraints"], "enum", ["model", "x\u0000y"]),
+        ("schemas/models.json", "/fields/{kind}/constraints/enum/1", "descriptor-schema"),
+    ),
+    (
+        "line-separator-in-a-title",
+        "datapackage.json",
+        lambda d: _set(d["resources"][0], "title", "Classes\u2028# injected"),
+        ("datapackage.json", "/resources/0/title", "descriptor-schema"),
+    ),
     ("policy-is-a-list", "datapackage.json", lambda d: _set(d, "x-model-atlas", []), ("datapackage.json", "/x-model-atlas", "descriptor-schema")),
     (
         "policy-limit-is-text",
@@ -324,6 +348,24 @@ def test_symlink_loops_under_data_and_schemas(tmp_path):
     (root / "schemas" / "models.json").symlink_to(root / "data" / "a")
     proc = run_cli("validate", "--root", str(root), "--format", "json")
     assert proc.returncode == 2 and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["order", "select", "from", "group"])
+def test_sql_keywords_are_ordinary_field_names(tmp_path, name):
+    """Found while attacking: names are always quoted, so a keyword works end to end (validate, build, query)."""
+    (tmp_path / "pkg").mkdir()
+    root = valid_package(tmp_path / "pkg")
+    schema = json.loads((root / "schemas" / "model_relations.json").read_text())
+    old = schema["fields"][1]["name"]
+    schema["fields"][1]["name"] = name
+    schema["primaryKey"] = [name if k == old else k for k in schema["primaryKey"]]
+    (root / "schemas" / "model_relations.json").write_text(json.dumps(schema, indent=2))
+    head, rest = (root / "data" / "model_relations.csv").read_text().split("\n", 1)
+    (root / "data" / "model_relations.csv").write_text(head.replace(old, name) + "\n" + rest)
+    out = tmp_path / "dist"
+    assert run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(out), "--version", "1.0.0").returncode == 0
+    proc = run_cli("query", "--release", str(out / "model-atlas-1.0.0"), f'SELECT "{name}" FROM model_relations')
+    assert proc.returncode == 0 and "(1 row" in proc.stdout
 
 
 def test_every_schema_and_the_descriptor_match_the_profiles():

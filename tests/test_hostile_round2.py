@@ -718,3 +718,39 @@ def test_extreme_as_of_dates_are_findings_not_crashes(tmp_path):
         proc = run_cli("validate", "--root", str(root), "--as-of", as_of)
         assert proc.returncode == 1 and "internal error" not in proc.stderr
     assert run_cli("stale", "--root", str(root), "--as-of", "9999-12-31").returncode == 0
+
+
+@pytest.mark.parametrize("path", [".git/config", "data/.hidden.csv", ".github/workflows/validate.yml", "data/models.txt"])
+def test_descriptor_paths_into_hidden_or_non_csv_files_are_refused(tmp_path, path):
+    root = valid_package(tmp_path)
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[remote]\n\turl = https://token@example.invalid/x\n")
+    desc = json.loads((root / "datapackage.json").read_text())
+    desc["resources"][3]["path"] = path
+    (root / "datapackage.json").write_text(json.dumps(desc))
+    proc = run_cli("validate", "--root", str(root), "--format", "json")
+    assert proc.returncode == 2
+    assert [(f["column"], f["code"]) for f in json.loads(proc.stdout)["findings"]][0][0] == "/resources/3/path"
+    assert "token" not in proc.stdout
+
+
+def test_diff_markdown_carries_no_html_or_line_breaks(tmp_path):
+    root = pkg_in(tmp_path, "repo")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run(["git", *cmd], cwd=root, check=True, env=env, capture_output=True)
+    replace_cell(root / M, "Dense 7B,", '"Dense <img src=https://example.invalid/t.png> 7B\r\n## injected | x",')
+    proc = run_cli("diff", "--root", str(root), "main")
+    assert proc.returncode == 0, proc.stderr
+    assert "<img" not in proc.stdout and "\n## injected" not in proc.stdout and "\r" not in proc.stdout
+    assert "&lt;img" in proc.stdout
+
+
+def test_stale_markdown_carries_no_html(tmp_path):
+    """The PR workflow writes the stale report into the job summary even when validation failed."""
+    root = valid_package(tmp_path)
+    text = (root / RV).read_text(encoding="utf-8")
+    (root / RV).write_text(text.replace("model-atlas-curators", "<img src=https://example.invalid/t.png>|x"), encoding="utf-8")
+    proc = run_cli("stale", "--root", str(root), "--as-of", "2099-01-01", "--format", "markdown")
+    assert proc.returncode == 0, proc.stderr
+    assert "<img" not in proc.stdout and "&lt;img" in proc.stdout

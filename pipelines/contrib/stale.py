@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from pipelines.checks.engine import register_tables, stale_rows_sql
+from pipelines.package.chars import for_markdown
 from pipelines.package.descriptor import Package
 from pipelines.package.tables import connect_package, read_tables
 
@@ -32,7 +33,8 @@ def stale_report(pkg: Package, as_of: date, fmt: str, include_due: bool = True) 
         if not rows:
             return "\n".join(out + ["None: every row is within its review policy.", ""]) + "\n"
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += [f"| {t} | `{r}` | {c} | {d} | {who} | {age} | {s} |" for t, r, c, d, who, age, s in rows]
+        cell = for_markdown
+        out += [f"| {cell(t)} | `{cell(r)}` | {cell(c)} | {d} | {cell(who)} | {age} | {s} |" for t, r, c, d, who, age, s in rows]
         return "\n".join(out) + "\n"
     from pipelines.release.query import format_table
 

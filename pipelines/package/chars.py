@@ -85,3 +85,10 @@ def for_json(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def for_markdown(text: str) -> str:
+    """Text inside a Markdown table cell (a job summary, NOTES.md): no HTML, no line breaks, no invisible
+    characters, and no pipe or backtick that could end the cell or a code span."""
+    text = for_terminal(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("`", "'")

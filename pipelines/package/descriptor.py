@@ -140,6 +140,11 @@ def safe_relative_path(root: Path, raw: object, what: str, where: str) -> tuple[
     parts = PurePosixPath(raw).parts
     if ".." in parts:
         return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} climbs out with '..'")
+    if any(p.startswith(".") for p in parts):  # .git/config, .github/, .venv/: never package data
+        return None, Finding(DESCRIPTOR, 0, where, "path-outside-package", f"{what} {raw!r:.120} names a hidden file or directory")
+    suffix = ".json" if where.endswith("/schema") else ".csv"
+    if not raw.endswith(suffix):
+        return None, Finding(DESCRIPTOR, 0, where, "descriptor-path", f"{what} {raw!r:.120} must be a {suffix} file")
     try:
         resolved = (root / raw).resolve()
         resolved.relative_to(root.resolve())
@@ -165,7 +170,7 @@ def load_package(root: Path | str = ".") -> Package:
     descriptor, findings = profile.read_json(path, DESCRIPTOR)
     if findings:
         raise PackageError(findings)
-    findings = profile.profile_findings(descriptor, "datapackage.json", DESCRIPTOR)
+    findings = profile.profile_findings(descriptor, "datapackage.json", DESCRIPTOR) or profile.text_findings(descriptor, DESCRIPTOR)
     if findings:
         raise PackageError(findings)
     findings = profile.descriptor_structure_findings(descriptor, DESCRIPTOR)
@@ -189,7 +194,7 @@ def load_package(root: Path | str = ".") -> Package:
             continue
         schema, bad_json = profile.read_json(schema_path, schema_ref)
         if not bad_json:
-            bad_json = profile.profile_findings(schema, "tableschema.json", schema_ref)
+            bad_json = profile.profile_findings(schema, "tableschema.json", schema_ref) or profile.text_findings(schema, schema_ref)
         if not bad_json:
             bad_json = profile.schema_structure_findings(schema, schema_ref)
         findings += bad_json

@@ -38,6 +38,11 @@ RESERVED_NAMES = frozenset(
 )
 
 
+# field names DuckDB gives its own meaning (the rowid pseudo-column numbers a table's rows: the loader
+# computes line numbers from it, so a field of that name would shadow it)
+RESERVED_FIELD_NAMES = frozenset({"rowid"})
+
+
 def pointer(path) -> str:
     """A JSON Pointer (RFC 6901) for a sequence of keys and indexes: ('resources', 3, 'name') -> /resources/3/name."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
@@ -144,6 +149,33 @@ def profile_findings(value, profile: str, file: str) -> list[Finding]:
     return out
 
 
+def text_findings(value, file: str) -> list[Finding]:
+    """Every key and string in a descriptor or schema against the character policy: titles, descriptions,
+    enum values and hints reach the release (comments, Parquet metadata, datapackage.json) and terminals."""
+    from pipelines.package.chars import refused_chars
+
+    out = []
+    stack = [((), value)]
+    while stack and len(out) < MAX_FINDINGS:
+        path, v = stack.pop()
+        if isinstance(v, dict):
+            for k, x in v.items():
+                if refused_chars(k):
+                    out.append(
+                        Finding(
+                            file, 0, pointer(path), "descriptor-schema", f"a key contains invisible or control characters ({', '.join(refused_chars(k)[:4])})"
+                        )
+                    )
+                stack.append(((*path, k), x))
+        elif isinstance(v, list):
+            stack += [((*path, i), x) for i, x in enumerate(v)]
+        elif isinstance(v, str) and refused_chars(v):
+            out.append(
+                Finding(file, 0, pointer(path), "descriptor-schema", f"the text contains invisible or control characters ({', '.join(refused_chars(v)[:4])})")
+            )
+    return sorted(out, key=lambda f: f.column)
+
+
 def _names(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
@@ -156,6 +188,8 @@ def schema_structure_findings(schema: dict, file: str) -> list[Finding]:
     for i, name in enumerate(names):
         if name in seen:
             out.append(Finding(file, 0, pointer(("fields", i, "name")), "descriptor-reference", f'the field name "{name}" appears twice'))
+        if name in RESERVED_FIELD_NAMES:
+            out.append(Finding(file, 0, pointer(("fields", i, "name")), "descriptor-reference", f'"{name}" is reserved by DuckDB; choose another field name'))
         seen.add(name)
     for i, key in enumerate(_names(schema.get("primaryKey", []))):
         if key not in seen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.package.chars import for_markdown
 from pipelines.package.snapshot import Snapshot, TableDiff
 from pipelines.package.sql import q
 from pipelines.release.schema import create_release_views, release_columns
@@ -29,12 +30,18 @@ LIST_LIMIT = 40
 
 
 def _keys(keys: list[str]) -> str:
-    shown = ", ".join(f"`{k}`" for k in keys[:LIST_LIMIT])
+    shown = ", ".join(_code(k) for k in keys[:LIST_LIMIT])
     return shown + (f", and {len(keys) - LIST_LIMIT} more (the release_changes table lists all)" if len(keys) > LIST_LIMIT else "")
 
 
+def _code(key: str) -> str:
+    """A row key as inline code."""
+    return "`" + for_markdown(key) + "`"
+
+
 def _cell(v) -> str:
-    return "(empty)" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+    """A value inside a Markdown table cell (see chars.for_markdown)."""
+    return "(empty)" if v is None else for_markdown(v)
 
 
 def diff_markdown(diffs: list[TableDiff], old_label: str, new_label: str) -> str:
@@ -64,6 +71,6 @@ def diff_markdown(diffs: list[TableDiff], old_label: str, new_label: str) -> str
             lines.append("")
         if d.changed:
             lines += ["| row | field | old | new |", "|---|---|---|---|"]
-            lines += [f"| `{k}` | {c} | {_cell(a)} | {_cell(b)} |" for k, c, a, b in d.changed]
+            lines += [f"| {_code(k)} | {c} | {_cell(a)} | {_cell(b)} |" for k, c, a, b in d.changed]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
