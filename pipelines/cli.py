@@ -304,7 +304,12 @@ def cmd_coverage(args) -> int:
         pkg = load_package(args.root)
     except PackageError as exc:
         return _print_package_error(exc)
-    con, _, _ = connect_checked(pkg, args.as_of or utc_today())
+    con, _, findings = connect_checked(pkg, args.as_of or utc_today())
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        con.close()
+        print(f"error: data/ has {len(errors)} error(s), so the counts would not be true; run model-atlas validate and fix them first", file=sys.stderr)
+        return EXIT_FINDINGS
     rows = coverage(con, pkg)
     con.close()
     print((coverage_csv if args.format == "csv" else coverage_markdown)(rows), end="")

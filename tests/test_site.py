@@ -194,3 +194,61 @@ def test_screenshots_of_home_model_and_class_pages(browser, site):
     phone.goto((site / "models.html").as_uri())
     phone.screenshot(path=str(SCREENSHOTS / "models-phone.png"), full_page=False)
     context.close()
+
+
+# --- the output directory is replaced whole, so only a new directory or an earlier site may be named ---
+
+
+@pytest.fixture(scope="module")
+def fixture_release(tmp_path_factory) -> Path:
+    root = valid_package(tmp_path_factory.mktemp("pkg2"))
+    dist = tmp_path_factory.mktemp("dist2")
+    assert run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(dist), "--version", "1.0.0").returncode == 0
+    return dist / "model-atlas-1.0.0"
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("target", ["repo", "data", "dot-git", "release", "release-parent", "file", "symlink", "empty"])
+def test_site_refuses_an_out_directory_it_would_destroy(fixture_release, tmp_path, target):
+    (tmp_path / "repo").mkdir()
+    repo = valid_package(tmp_path / "repo")
+    (repo / ".git").mkdir()
+    (repo / ".git" / "config").write_text("[core]\n", encoding="utf-8")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep", encoding="utf-8")
+    (tmp_path / "a-file").write_text("keep", encoding="utf-8")
+    (tmp_path / "link").symlink_to(victim)
+    out = {
+        "repo": repo,
+        "data": repo / "data",
+        "dot-git": repo / ".git",
+        "release": fixture_release,
+        "release-parent": fixture_release.parent,
+        "file": tmp_path / "a-file",
+        "symlink": tmp_path / "link",
+        "empty": Path(""),
+    }[target]
+    before = {p: _tree(p) for p in (repo, victim, fixture_release)}
+    proc = run_cli("site", "--release", str(fixture_release), "--out", str(out), cwd=repo)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stderr.startswith("error: --out"), proc.stderr
+    assert {p: _tree(p) for p in (repo, victim, fixture_release)} == before
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "keep"
+
+
+def test_site_replaces_an_earlier_site_and_refuses_an_unverified_release(fixture_release, tmp_path):
+    out = tmp_path / "site"
+    assert run_cli("site", "--release", str(fixture_release), "--out", str(out)).returncode == 0
+    assert (out / ".model-atlas-site").is_file()
+    assert run_cli("site", "--release", str(fixture_release), "--out", str(out)).returncode == 0  # an earlier site: replaced
+    tampered = tmp_path / "tampered"
+    shutil.copytree(fixture_release, tampered)
+    with open(tampered / "NOTES.md", "a", encoding="utf-8") as fh:
+        fh.write("one more line\n")
+    proc = run_cli("site", "--release", str(tampered), "--out", str(tmp_path / "site2"))
+    assert proc.returncode == 2 and "does not verify" in proc.stderr
+    assert not (tmp_path / "site2").exists()

@@ -25,7 +25,7 @@ def _list(col: str) -> str:
     return f"list_transform(string_split({col}, '|'), lambda x: trim(x))"
 
 
-def check_taxonomy(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Finding]:
+def check_taxonomy(con, pkg: Package, loaded: dict[str, LoadedTable], as_of=None) -> list[Finding]:
     """Class ranges, derived and concept classes, exclusions, implications, modality rules, facets, aliases."""
     if not NEEDED <= set(loaded):
         return []
@@ -86,7 +86,7 @@ def check_taxonomy(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Fi
         "class-exclusion",
         "SELECT min(mc.__line), a.model_id, r.class_id, r.other_class_id, r.rule_id FROM typed_class_rules r "
         "JOIN member_in a ON a.class_id = r.class_id JOIN member_in b ON b.class_id = r.other_class_id AND b.model_id = a.model_id "
-        "JOIN typed_model_classes mc ON mc.model_id = a.model_id WHERE r.kind = 'excludes' GROUP BY ALL ORDER BY 1",
+        "JOIN typed_model_classes mc ON mc.model_id = a.model_id WHERE r.kind = 'excludes' AND r.class_id <> r.other_class_id GROUP BY ALL ORDER BY 1",
         "{0} is in both {1} and {2}, which exclude each other (rule {3})",
     )
     emit(
@@ -153,14 +153,45 @@ def check_taxonomy(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Fi
         "class_rules",
         "value",
         "class-rule-incomplete",
-        "SELECT __line, rule_id, kind FROM typed_class_rules WHERE "
+        "SELECT __line, rule_id, kind FROM typed_class_rules WHERE (class_id = other_class_id) OR "
         "(kind IN ('excludes', 'implies') AND (class_id IS NULL OR other_class_id IS NULL)) OR "
         "(kind IN ('requires-input', 'requires-output', 'only-inputs', 'only-outputs') AND (class_id IS NULL OR value IS NULL)) OR "
         "(kind = 'ambiguous-name' AND value IS NULL)",
         "rule {0} of kind {1} lacks the class or value its kind needs",
     )
+    # a rule's modalities come from the models' own vocabulary
+    allowed = sorted({v for f in pkg.table("models").fields if f.item_enum for v in f.item_enum})
+    if allowed:
+        emit(
+            "class_rules",
+            "value",
+            "class-rule-incomplete",
+            "SELECT __line, rule_id, kind FROM typed_class_rules WHERE kind IN ('requires-input', 'requires-output', 'only-inputs', 'only-outputs') "
+            f"AND value IS NOT NULL AND len(list_filter(string_split(value, '|'), lambda x: x NOT IN ({', '.join(lit(v) for v in allowed)}))) > 0 ORDER BY 1",
+            "rule {0} of kind {1} names a modality that is not in the models' list of modalities",
+        )
+    # x-applies-to names classes that must exist, or coverage would call every fact not applicable
+    for table in pkg.tables.values():
+        for f in table.fields:
+            spec = dict(f.x("x-applies-to") or ())
+            if "class" in spec and not con.execute("SELECT 1 FROM typed_classes WHERE class_id = ?", [spec["class"]]).fetchall():
+                findings.append(
+                    Finding(table.schema_path, 0, f.name, "descriptor-reference", f'x-applies-to names the class "{spec["class"]}", which is not in classes')
+                )
     findings += check_model_links(con, pkg, loaded)
+    if as_of is not None:
+        emit(
+            "fact_history",
+            "effective_on",
+            "future-date",
+            f"SELECT __line, effective_on, {lit(as_of.isoformat())} FROM typed_fact_history WHERE effective_on > {lit(as_of.isoformat()[:7])} "
+            f"AND {month_date.format('effective_on')} > {lit(as_of.isoformat())} ORDER BY 1",
+            "effective_on {0} lies after the as-of date {1}",
+        )
     return findings
+
+
+month_date = "CAST(CASE WHEN length({0}) = 7 THEN {0} || '-01' ELSE {0} END AS VARCHAR)"
 
 
 def check_model_links(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Finding]:
@@ -192,6 +223,15 @@ def check_model_links(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list
         "{0} {1} {2} names no source",
     )
     facts = [f.name for f in pkg.table("models").fields if f.fact]
+    month_date = "CAST(CASE WHEN length({0}) = 7 THEN {0} || '-01' ELSE {0} END AS VARCHAR)"
+    emit(
+        "fact_history",
+        "effective_on",
+        "history-duplicate",
+        f"SELECT h.__line, h.model_id, h.field, h.effective_on FROM (SELECT *, row_number() OVER (PARTITION BY model_id, field, {month_date.format('effective_on')} "
+        "ORDER BY __line) AS k FROM typed_fact_history WHERE effective_on IS NOT NULL) h WHERE h.k > 1 ORDER BY 1",
+        "{0}.{1} has two values taking effect on {2} (a month-only date stands for its first day)",
+    )
     emit(
         "fact_history",
         "field",

@@ -43,7 +43,7 @@ def connect_checked(pkg: Package, as_of: date, directories=(), memory_limit: str
     findings += checks.check_schema_and_keys(con, pkg, loaded)
     findings += checks.check_row_rules(con, loaded, as_of)
     findings += checks.check_cross_table(con, pkg, loaded, as_of)
-    findings += check_taxonomy(con, pkg, loaded)
+    findings += check_taxonomy(con, pkg, loaded, as_of)
     findings += checks.check_staleness(con, pkg, loaded, as_of)
     findings += checks.check_safety(con, pkg, loaded)
     return con, loaded, cap_findings(one_finding_per_cell_placeholder(findings + checks.check_placeholders(con, loaded)))

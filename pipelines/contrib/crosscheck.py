@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.contrib.fmt import read_rows
+from pipelines.package.chars import for_markdown
 from pipelines.package.descriptor import Package
+from pipelines.package.files import read_text_limited
 
 # models.dev record: dotted key path -> atlas field
 MODELS_DEV_FIELDS = {
@@ -225,7 +227,7 @@ def read_csv_export(path: Path, text: str, mapping: dict[str, str], facts: list[
 def read_aliases(path: Path) -> dict[str, str]:
     """other id -> atlas model_id, from a CSV with header other_id,model_id or a JSON object."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_limited(path, "utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CrosscheckError(f"{path}: cannot be read ({exc})\n\nfix: give a UTF-8 CSV with header other_id,model_id") from None
     if path.suffix.lower() == ".json":
@@ -260,7 +262,7 @@ def read_export(path: Path, fmt: str | None, mapping: list[str], facts: list[str
     if fmt is None:
         raise CrosscheckError(f"{path}: cannot tell the format from the file name\n\nfix: add --format csv or --format json")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text_limited(path, "utf-8-sig")
     except FileNotFoundError:
         raise CrosscheckError(f"{path}: no such file\n\nfix: give the path of the downloaded export") from None
     except UnicodeDecodeError as exc:
@@ -419,7 +421,7 @@ def crosscheck(atlas: Atlas, entries: list[Entry], aliases: dict[str, str], alia
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return for_markdown(str(text).replace("\n", " "))
 
 
 def result_markdown(result: Result, export_name: str, list_unmatched: bool = False) -> str:

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipelines.package.files import read_text_limited
+
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ID_MAX = 64
 
@@ -84,7 +86,7 @@ class Candidate:
 def read_config(path: Path) -> dict:
     """The config as a dict; a ConfigError with file:line:column for anything else."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text_limited(path, "utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file\n\nfix: give the path of the model's config.json or params.json") from None
     except UnicodeDecodeError as exc:

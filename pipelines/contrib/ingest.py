@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipelines.contrib.fmt import canonical_text, read_rows, write_files_atomic
 from pipelines.package.descriptor import Package
+from pipelines.package.files import read_text_limited
 
 ARCH_PREFIX = "architecture."
 SKIPPED_CLASS_PREFIX = "scale-"  # size bands are derived by the release, never written
@@ -60,18 +61,23 @@ def _short(text: str, limit: int) -> str:
 def read_records(path: Path) -> list[dict]:
     """JSON objects, one a line; a located error for a line that is not one."""
     records = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise IngestError(f"{path}:{n}: not a JSON object: {exc.msg}") from None
-            if not isinstance(rec, dict):
-                raise IngestError(f"{path}:{n}: not a JSON object")
-            rec["__where"] = f"{path}:{n}"
-            records.append(rec)
+    try:
+        text = read_text_limited(path)
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"{path}: byte {exc.start} is not UTF-8") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IngestError(f"{path}:{n}: not a JSON object: {exc.msg}") from None
+        except RecursionError:
+            raise IngestError(f"{path}:{n}: JSON nested too deeply") from None
+        if not isinstance(rec, dict):
+            raise IngestError(f"{path}:{n}: not a JSON object")
+        rec["__where"] = f"{path}:{n}"
+        records.append(rec)
     return records
 
 
@@ -150,8 +156,25 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
     for rec in records:
         where = rec.get("__where", "")
         mid = rec.get("model_id")
-        if not mid:
-            raise IngestError(f"{where}: the record has no model_id")
+        if not isinstance(mid, str) or not mid:
+            raise IngestError(f"{where}: the record has no model_id (a string)")
+        for key, kind in (
+            ("classes", list),
+            ("relations", list),
+            ("citations", dict),
+            ("architecture", dict),
+            ("unpublished", list),
+            ("unverified", list),
+            ("not-applicable", list),
+        ):
+            value = rec.get(key)
+            if value is not None and not isinstance(value, kind):
+                raise IngestError(f"{where}: {key} must be a JSON {'list' if kind is list else 'object'}")
+        for key in ("classes", "unpublished", "unverified", "not-applicable"):
+            if any(not isinstance(v, str) for v in rec.get(key) or []):
+                raise IngestError(f"{where}: every item of {key} must be a string")
+        if any(not isinstance(r, dict) for r in rec.get("relations") or []):
+            raise IngestError(f"{where}: every item of relations must be a JSON object")
         current = t.find("models", mid)
         if rec.get("update"):
             if current is None:

@@ -113,6 +113,7 @@ RULES: dict[str, Rule] = {
     "relation-cycle": Rule("taxonomy", "error", "Break the loop: a model cannot derive from its own descendant."),
     "uncited-relation": Rule("taxonomy", "error", "Give the relation's source_id and locator: the paper or model card that states the lineage."),
     "history-mismatch": Rule("taxonomy", "error", "The newest fact_history value is the current one: make models and fact_history agree."),
+    "history-duplicate": Rule("taxonomy", "error", "Keep one value per date: merge the two rows, or give the later change its own date."),
     "gap-but-stated": Rule("taxonomy", "error", "Delete the fact_gaps row: the fact is stated now."),
     "stale": Rule("staleness", "error", "Re-check the row against its sources and add a review dated today."),
     "review-due": Rule("staleness", "warning", "Re-check the row soon and add a review (model-atlas stale lists them)."),

@@ -216,6 +216,52 @@ def schema_structure_findings(schema: dict, file: str) -> list[Finding]:
     for path, key in own:
         if key is not None and key not in seen:
             out.append(Finding(file, 0, pointer(path), "descriptor-reference", f'"{key}" is not a field of this schema'))
+    types = {f["name"]: f.get("type", "string") for f in schema["fields"]}
+    release_added = {"confidence", "last_reviewed", "reviewers", "review_status", "stale", "derived", "rowid"}
+    release_added |= {f["name"] + "_precision" for f in schema["fields"] if f.get("x-date-precision")}
+    derived_names = [spec.get("name") for spec in schema.get("x-derived-columns", [])]
+    for i, spec in enumerate(schema.get("x-derived-columns", [])):
+        if spec.get("name") in release_added or derived_names.count(spec.get("name")) > 1:
+            out.append(
+                Finding(
+                    file,
+                    0,
+                    pointer(("x-derived-columns", i, "name")),
+                    "descriptor-reference",
+                    f'the derived column "{spec.get("name")}" repeats a column the release has',
+                )
+            )
+        if spec.get("from") in types and types[spec["from"]] != "integer":
+            out.append(
+                Finding(
+                    file,
+                    0,
+                    pointer(("x-derived-columns", i, "from")),
+                    "descriptor-reference",
+                    f'"{spec["from"]}" is not an integer field, so no range can hold it',
+                )
+            )
+    rows = schema.get("x-derived-rows")
+    if rows and types.get(rows.get("class_field")) != "string":
+        out.append(Finding(file, 0, pointer(("x-derived-rows", "class_field")), "descriptor-reference", "class_field must name a string field"))
+    if rows and rows.get("class_field") == rows.get("key"):
+        out.append(Finding(file, 0, pointer(("x-derived-rows", "class_field")), "descriptor-reference", "class_field and key must be different fields"))
+    for i, f in enumerate(schema["fields"]):
+        if f.get("x-date-precision") and f.get("type", "string") != "string":
+            out.append(
+                Finding(
+                    file,
+                    0,
+                    pointer(("fields", i, "x-date-precision")),
+                    "descriptor-reference",
+                    "x-date-precision applies only to a string field holding an ISO date",
+                )
+            )
+    review = schema.get("x-review-from", {})
+    if review.get("table_field") and types.get(review["table_field"]) != "string":
+        out.append(
+            Finding(file, 0, pointer(("x-review-from", "table_field")), "descriptor-reference", "table_field must name a string field holding table names")
+        )
     for i, spec in enumerate(schema.get("x-derived-columns", [])):
         if spec.get("name") in seen:
             out.append(
@@ -310,6 +356,9 @@ def derived_rows_findings(schemas: dict[str, tuple[str, dict]]) -> list[Finding]
     """x-derived-rows reads another table's count column: both must exist."""
     out = []
     for file, schema in schemas.values():
+        review = schema.get("x-review-from", {})
+        if review.get("table") and review["table"] not in schemas:
+            out.append(Finding(file, 0, pointer(("x-review-from", "table")), "descriptor-reference", f'"{review["table"]}" is not a resource'))
         rows = schema.get("x-derived-rows")
         if not rows:
             continue

@@ -609,7 +609,7 @@ def check_out_dir(root: Path, out: Path) -> Path:
         raise OutputError(f"--out {out} is a file, not a directory")
     try:
         resolved = out.resolve()
-        protected = [(root / "data").resolve(), (root / "schemas").resolve()]
+        protected = [(root / "data").resolve(), (root / "schemas").resolve(), (root / ".git").resolve()]
     except (OSError, RuntimeError) as exc:
         raise OutputError(f"--out {out} cannot be resolved ({exc})") from None
     for p in protected:

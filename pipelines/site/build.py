@@ -43,6 +43,32 @@ class SiteError(Exception):
     pass
 
 
+MARKER = ".model-atlas-site"  # written into every site: only a directory holding it may be replaced
+
+
+def check_site_out(out: Path, release: Path) -> Path:
+    """The directory the site replaces whole: refused unless it does not exist yet or is an earlier site.
+
+    Anything else (the repository, data/, .git, a release, a symlink, a file) would be deleted by the
+    replacement, so it is refused before anything is read or written."""
+    if str(out) == "" or out.is_symlink():
+        raise SiteError(f"--out {str(out)!r} is empty or a symbolic link; name a new directory such as site")
+    if out.exists() and not out.is_dir():
+        raise SiteError(f"--out {out} is a file, not a directory")
+    try:
+        target, rel = out.resolve(), release.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise SiteError(f"--out {out} cannot be resolved ({exc})") from None
+    if target == rel or rel in target.parents or target in rel.parents:
+        raise SiteError(f"--out {out} overlaps the release {release}, which must stay as it is; choose another directory such as site")
+    if target.exists() and any(target.iterdir()) and not (target / MARKER).is_file():
+        raise SiteError(
+            f"--out {out} already exists and is not a site written by model-atlas (no {MARKER} file); "
+            "the site replaces its directory whole, so choose a new directory such as site"
+        )
+    return out
+
+
 @dataclass
 class Release:
     root: Path
@@ -177,6 +203,14 @@ def _in_workers(fn, items: list) -> list[tuple[str, str]]:
 
 def build_site(release_dir: Path, out_dir: Path) -> dict:
     """Write the site for a release into out_dir (replacing it whole); returns counts for the caller to print."""
+    from pipelines.release.build import verify_release
+
+    if not (release_dir / "model-atlas.duckdb").is_file() or not (release_dir / "datapackage.json").is_file():
+        raise SiteError(f"{release_dir} is not a release directory (no model-atlas.duckdb or datapackage.json); build one with: model-atlas build")
+    check_site_out(out_dir, release_dir)
+    problems = verify_release(release_dir)
+    if problems:
+        raise SiteError(f"{release_dir} does not verify ({len(problems)} problem(s), first: {problems[0]}); the site shows only verified releases")
     rel = load_release(release_dir)
     t = rel.tables
     models = t["models"]
@@ -526,6 +560,7 @@ def _write(out_dir: Path, pages: dict[str, str], files: dict[str, str]) -> None:
             path.write_text(text, encoding="utf-8")
         static = Path(__file__).parent / "static"
         shutil.copytree(static, tmp / "static")
+        (tmp / MARKER).write_text("A static site written by model-atlas site; the command may replace this directory.\n", encoding="utf-8")
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
             out_dir.rename(old)

@@ -1,0 +1,147 @@
+"""Round 3: what an attacker with only the README and SECURITY.md found in ingest, from-config, crosscheck,
+coverage, the site and the new schema keys, each kept as a test with its payload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import AS_OF, findings_json, run_cli, valid_package
+
+
+def _pkg(tmp_path: Path) -> Path:
+    (tmp_path / "pkg").mkdir()
+    return valid_package(tmp_path / "pkg")
+
+
+def _append(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+
+
+def _codes(root: Path) -> set[tuple]:
+    code, report = findings_json(root)
+    return {(f["file"], f["column"], f["code"]) for f in report["findings"]}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["from-config", "/dev/zero", "--model-id", "a-b", "--source-id", "s"],
+        ["crosscheck", "/dev/zero", "--format", "json"],
+        ["ingest", "/dev/zero", "--reviewer", "a", "--dry-run"],
+    ],
+)
+def test_an_endless_input_file_is_refused_without_reading_it_all(argv, tmp_path):
+    proc = run_cli(*argv, "--root", str(_pkg(tmp_path))) if argv[0] == "ingest" else run_cli(*argv, cwd=_pkg(tmp_path))
+    assert proc.returncode in (1, 2)
+    assert "larger than the 64 MiB limit" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "record, says",
+    [
+        ({"model_id": "a-b", "classes": [{"x": 1}]}, "every item of classes must be a string"),
+        ({"model_id": "a-b", "architecture": [1]}, "architecture must be a JSON object"),
+        ({"model_id": 5}, "no model_id"),
+        ({"model_id": "a-b", "classes": "llm"}, "classes must be a JSON list"),
+    ],
+)
+def test_ingest_refuses_records_of_the_wrong_shape(record, says, tmp_path):
+    root = _pkg(tmp_path)
+    before = {p.name: p.read_bytes() for p in (root / "data").iterdir()}
+    rec = tmp_path / "r.jsonl"
+    rec.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
+    assert proc.returncode == 1 and says in proc.stderr
+    assert {p.name: p.read_bytes() for p in (root / "data").iterdir()} == before
+
+
+def test_ingest_refuses_json_nested_too_deeply(tmp_path):
+    root = _pkg(tmp_path)
+    rec = tmp_path / "deep.jsonl"
+    rec.write_text("[" * 100_000 + "\n", encoding="utf-8")
+    proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
+    assert proc.returncode == 1 and "nested too deeply" in proc.stderr
+
+
+def test_two_history_values_on_one_date_are_refused_before_build(tmp_path):
+    root = _pkg(tmp_path)
+    _append(root / "data/fact_history.csv", "sparse-8x1b,context_length,2024-03-01,16384,example-paper,Table 2")
+    assert ("data/fact_history.csv", "effective_on", "history-duplicate") in _codes(root)
+    proc = run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(tmp_path / "dist"))
+    assert proc.returncode == 1 and "internal error" not in proc.stderr
+
+
+def test_a_history_value_in_the_future_is_refused(tmp_path):
+    root = _pkg(tmp_path)
+    text = (root / "data/fact_history.csv").read_text(encoding="utf-8").replace("2024-09-02,32768", "2999-01-01,32768")
+    (root / "data/fact_history.csv").write_text(text, encoding="utf-8")
+    assert ("data/fact_history.csv", "effective_on", "future-date") in _codes(root)
+
+
+def test_a_rule_that_excludes_a_class_from_itself_is_one_rule_error(tmp_path):
+    root = _pkg(tmp_path)
+    _append(root / "data/class_rules.csv", "self,excludes,mixture-of-experts,mixture-of-experts,,A rule that cannot hold.")
+    codes = _codes(root)
+    assert ("data/class_rules.csv", "value", "class-rule-incomplete") in codes
+    assert not any(c[2] == "class-exclusion" for c in codes)
+
+
+def _edit_schema(root: Path, name: str, edit) -> None:
+    path = root / "schemas" / f"{name}.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    edit(schema)
+    path.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "edit, pointer",
+    [
+        (lambda s: s["x-derived-columns"][0].update(name="rowid"), "/x-derived-columns/0/name"),
+        (lambda s: s["x-derived-columns"][0].update(name="confidence"), "/x-derived-columns/0/name"),
+        (lambda s: s["x-derived-columns"].append(dict(s["x-derived-columns"][0])), "/x-derived-columns/1/name"),
+        (lambda s: s["x-derived-columns"][0].update(**{"from": "summary"}), "/x-derived-columns/0/from"),
+        (lambda s: next(f for f in s["fields"] if f["name"] == "params_total").update({"x-date-precision": ["day"]}), "x-date-precision"),
+        (lambda s: s.update({"x-review-from": {"table": "nowhere", "key": "model_id"}}), "/x-review-from/table"),
+    ],
+)
+def test_derivation_keys_that_would_break_the_build_are_refused_with_a_pointer(edit, pointer, tmp_path):
+    root = _pkg(tmp_path)
+    _edit_schema(root, "models", edit)
+    proc = run_cli("validate", "--root", str(root), "--as-of", AS_OF, "--format", "json")
+    assert proc.returncode == 2, proc.stdout
+    assert pointer in proc.stdout
+
+
+def test_x_applies_to_must_name_an_existing_class(tmp_path):
+    root = _pkg(tmp_path)
+    _edit_schema(root, "models", lambda s: next(f for f in s["fields"] if f["name"] == "params_active").update({"x-applies-to": {"class": "no-such-class"}}))
+    assert ("schemas/models.json", "params_active", "descriptor-reference") in _codes(root)
+
+
+def test_coverage_refuses_to_count_invalid_data(tmp_path):
+    root = _pkg(tmp_path)
+    text = (root / "data/models.csv").read_text(encoding="utf-8").replace("7000000000,,8192", "lots,,8192")
+    (root / "data/models.csv").write_text(text, encoding="utf-8")
+    proc = run_cli("coverage", "--root", str(root), "--as-of", AS_OF)
+    assert proc.returncode == 1 and "run model-atlas validate" in proc.stderr and proc.stdout == ""
+
+
+def test_build_refuses_to_write_into_dot_git(tmp_path):
+    root = _pkg(tmp_path)
+    (root / ".git").mkdir()
+    proc = run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(root / ".git"))
+    assert proc.returncode == 2 and ".git" in proc.stderr
+    assert list((root / ".git").iterdir()) == []
+
+
+def test_crosscheck_escapes_hostile_ids(tmp_path):
+    root = _pkg(tmp_path)
+    export = tmp_path / "export.json"
+    hostile = "x\u202e\x1b[31m`<img src=x onerror=alert(1)>"
+    export.write_text(json.dumps([{"id": hostile, "name": hostile, "limit": {"context": 5}}]), encoding="utf-8")
+    proc = run_cli("crosscheck", str(export), "--format", "json", "--list-unmatched", cwd=root)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "\u202e" not in proc.stdout and "\x1b" not in proc.stdout and "<img" not in proc.stdout
