@@ -79,6 +79,7 @@ def test_parquet_matches_csv_in_three_readers(release, table):
         by_duckdb = duckdb.sql(f"SELECT * FROM read_parquet('{path}') WHERE derived IS NOT TRUE").fetchall()
         by_polars = by_polars.filter(~pl.col("derived").fill_null(False))
     assert by_arrow.num_rows == len(by_duckdb) == by_polars.height == len(source)
+
     def as_written(r, k):  # a month-only date is released as its first day plus a precision column
         v = r[k]
         if r.get(k + "_precision") == "month":
@@ -87,7 +88,9 @@ def test_parquet_matches_csv_in_three_readers(release, table):
 
     arrow_keys = [tuple(as_written(r, k) for k in key) for r in by_arrow.to_pylist()]
     assert sorted(arrow_keys) == expected_keys, "rows must match the CSV"
-    assert [tuple(str(r[k]) for k in key) for r in by_arrow.to_pylist()] == sorted(tuple(str(r[k]) for k in key) for r in by_arrow.to_pylist()), "rows must be sorted by key"
+    assert [tuple(str(r[k]) for k in key) for r in by_arrow.to_pylist()] == sorted(tuple(str(r[k]) for k in key) for r in by_arrow.to_pylist()), (
+        "rows must be sorted by key"
+    )
     assert [tuple(as_written(r, k) for k in key) for r in by_polars.to_dicts()] == [tuple(as_written(r, k) for k in key) for r in by_arrow.to_pylist()]
     # every schema column survives with the CSV's value, typed
     fields = {f.name: f for f in PKG.table(table).fields}
