@@ -182,6 +182,11 @@ _SHARED = (
 )
 
 
+def _shared_values() -> tuple:
+    """The shared context, in the order the page functions unpack it."""
+    return tuple(_CTX[k] for k in ('models', 'by_model', 'classes', 'memberships', 'class_rows', 'children', 'below', 'citations', 'sources', 'reviews', 'class_reviews', 'class_citations', 'arch', 'history', 'gaps', 'edges', 'family_members', 'derived_of', 'reverse', 'levels', 'ambiguous', 'model_cols', 'arch_cols', 'fact_fields', 'env', 'common', 'rel', 't'))  # fmt: skip
+
+
 def _model_pages(chunk: list[dict]) -> list[tuple[str, str]]:
     return [_model_page(m) for m in chunk]
 
@@ -312,68 +317,7 @@ def build_site(release_dir: Path, out_dir: Path) -> dict:
 
 def _model_page(m: dict) -> tuple[str, str]:
     """One model page (runs in a worker: reads the shared context set up by build_site)."""
-    (
-        models,
-        by_model,
-        classes,
-        memberships,
-        class_rows,
-        children,
-        below,
-        citations,
-        sources,
-        reviews,
-        class_reviews,
-        class_citations,
-        arch,
-        history,
-        gaps,
-        edges,
-        family_members,
-        derived_of,
-        reverse,
-        levels,
-        ambiguous,
-        model_cols,
-        arch_cols,
-        fact_fields,
-        env,
-        common,
-        rel,
-        t,
-    ) = (
-        _CTX[k]
-        for k in (
-            "models",
-            "by_model",
-            "classes",
-            "memberships",
-            "class_rows",
-            "children",
-            "below",
-            "citations",
-            "sources",
-            "reviews",
-            "class_reviews",
-            "class_citations",
-            "arch",
-            "history",
-            "gaps",
-            "edges",
-            "family_members",
-            "derived_of",
-            "reverse",
-            "levels",
-            "ambiguous",
-            "model_cols",
-            "arch_cols",
-            "fact_fields",
-            "env",
-            "common",
-            "rel",
-            "t",
-        )
-    )
+    models, by_model, classes, memberships, class_rows, children, below, citations, sources, reviews, class_reviews, class_citations, arch, history, gaps, edges, family_members, derived_of, reverse, levels, ambiguous, model_cols, arch_cols, fact_fields, env, common, rel, t = _shared_values()  # fmt: skip
     mid = m["model_id"]
     cites = citations.get(mid, [])
     facts = []
@@ -431,68 +375,7 @@ def _model_page(m: dict) -> tuple[str, str]:
 
 def _class_page(cid: str) -> list[tuple[str, str]]:
     """One class page with its chart SVG and CSV."""
-    (
-        models,
-        by_model,
-        classes,
-        memberships,
-        class_rows,
-        children,
-        below,
-        citations,
-        sources,
-        reviews,
-        class_reviews,
-        class_citations,
-        arch,
-        history,
-        gaps,
-        edges,
-        family_members,
-        derived_of,
-        reverse,
-        levels,
-        ambiguous,
-        model_cols,
-        arch_cols,
-        fact_fields,
-        env,
-        common,
-        rel,
-        t,
-    ) = (
-        _CTX[k]
-        for k in (
-            "models",
-            "by_model",
-            "classes",
-            "memberships",
-            "class_rows",
-            "children",
-            "below",
-            "citations",
-            "sources",
-            "reviews",
-            "class_reviews",
-            "class_citations",
-            "arch",
-            "history",
-            "gaps",
-            "edges",
-            "family_members",
-            "derived_of",
-            "reverse",
-            "levels",
-            "ambiguous",
-            "model_cols",
-            "arch_cols",
-            "fact_fields",
-            "env",
-            "common",
-            "rel",
-            "t",
-        )
-    )
+    models, by_model, classes, memberships, class_rows, children, below, citations, sources, reviews, class_reviews, class_citations, arch, history, gaps, edges, family_members, derived_of, reverse, levels, ambiguous, model_cols, arch_cols, fact_fields, env, common, rel, t = _shared_values()  # fmt: skip
     c = classes[cid]
     member_ids = sorted({r["model_id"] for sub in below(cid) for r in class_rows.get(sub, [])})
     members = [by_model[x] for x in member_ids if x in by_model]
