@@ -30,13 +30,13 @@ def main() -> int:
     pkg.mkdir(exist_ok=True)
     try:
         generate_clean_copy(pkg, args.rows)
-        secs, rss, proc = measured([str(BIN / "model-atlas"), "build", "--root", str(pkg), "--as-of", AS_OF, "--out", str(work / "dist"), "--version", "bench"])
+        secs, rss, proc = measured([str(BIN / "model-atlas"), "build", "--root", str(pkg), "--as-of", AS_OF, "--out", str(work / "dist"), "--version", "0.0.0-bench"])
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             return 1
         print(f"model-atlas build    : {secs:7.2f} s  peak RSS {rss:7.0f} MB  ({args.rows:,} models)")
         site = work / "site"
-        secs, rss, proc = measured([str(BIN / "model-atlas"), "site", "--release", str(work / "dist" / "model-atlas-bench"), "--out", str(site)])
+        secs, rss, proc = measured([str(BIN / "model-atlas"), "site", "--release", str(work / "dist" / "model-atlas-0.0.0-bench"), "--out", str(site)])
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             return 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
@@ -252,3 +254,29 @@ def test_site_replaces_an_earlier_site_and_refuses_an_unverified_release(fixture
     proc = run_cli("site", "--release", str(tampered), "--out", str(tmp_path / "site2"))
     assert proc.returncode == 2 and "does not verify" in proc.stderr
     assert not (tmp_path / "site2").exists()
+
+
+def test_charts_plot_more_points_than_altairs_default_limit():
+    """A large atlas has more than 5,000 dated models; the charts must still render (found by bench_site.py)."""
+    from datetime import date
+
+    from pipelines.site import charts
+
+    models = [
+        {"model_id": f"m-{i}", "name": f"M {i}", "kind": "model", "release_date": date(2024, 1 + i % 12, 1), "params_total": 10**6 + i, "params_active": None}
+        for i in range(6000)
+    ]
+    chart = charts.params_over_time(models, {})
+    assert len(chart.rows) == 6000
+    assert chart.svg().lstrip().startswith("<svg")
+
+
+def test_site_benchmark_script_runs_small(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_site.py"), "--rows", "200", "--keep", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"model-atlas site\s+:\s+[\d.]+ s\s+peak RSS\s+\d+ MB\s+2\d\d pages", proc.stdout), proc.stdout

@@ -27,6 +27,14 @@ class Chart:
         return vl_convert.vegalite_to_svg(self.spec)
 
 
+def _altair():
+    """Altair, allowed to inline every point: the charts plot one row per model, and a large atlas has more than Altair's default 5,000."""
+    import altair as alt
+
+    alt.data_transformers.disable_max_rows()
+    return alt
+
+
 def _spec(chart, title: str, subtitle: str) -> dict:
     return chart.properties(title={"text": title, "subtitle": subtitle}, width=640, height=320).to_dict()
 
@@ -38,7 +46,7 @@ def _frame(columns: list[str], rows: list[tuple]):
 
 
 def params_over_time(models: list[dict], memberships: dict[str, set[str]]) -> Chart:
-    import altair as alt
+    alt = _altair()
 
     rows = []
     for m in models:
@@ -67,7 +75,7 @@ def params_over_time(models: list[dict], memberships: dict[str, set[str]]) -> Ch
 
 
 def context_over_time(models: list[dict]) -> Chart:
-    import altair as alt
+    alt = _altair()
 
     rows = [
         (m["model_id"], m["name"], str(m["release_date"]), m["context_length"])
@@ -90,7 +98,7 @@ def context_over_time(models: list[dict]) -> Chart:
 
 
 def open_weights_per_year(models: list[dict]) -> Chart:
-    import altair as alt
+    alt = _altair()
 
     counts: dict[tuple[int, str], int] = {}
     for m in models:
@@ -111,7 +119,7 @@ def open_weights_per_year(models: list[dict]) -> Chart:
 
 
 def models_per_facet(classes: list[dict], members: dict[str, int]) -> Chart:
-    import altair as alt
+    alt = _altair()
 
     rows = sorted(((c["facet"], c["class_id"], members.get(c["class_id"], 0)) for c in classes), key=lambda r: (r[0], -r[2], r[1]))
     cols = ["facet", "class_id", "models"]
@@ -146,7 +154,7 @@ class ClassChart:
     columns = ["year", "models"]
 
     def __init__(self):
-        import altair as alt
+        alt = _altair()
 
         self.name = "members"
         base = alt.Chart(alt.NamedData(self.name)).mark_bar().encode(x=alt.X("year:O", title="Release year"), y=alt.Y("models:Q", title="Models"))
