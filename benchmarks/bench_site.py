@@ -30,7 +30,9 @@ def main() -> int:
     pkg.mkdir(exist_ok=True)
     try:
         generate_clean_copy(pkg, args.rows)
-        secs, rss, proc = measured([str(BIN / "model-atlas"), "build", "--root", str(pkg), "--as-of", AS_OF, "--out", str(work / "dist"), "--version", "0.0.0-bench"])
+        secs, rss, proc = measured(
+            [str(BIN / "model-atlas"), "build", "--root", str(pkg), "--as-of", AS_OF, "--out", str(work / "dist"), "--version", "0.0.0-bench"]
+        )
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
             return 1
