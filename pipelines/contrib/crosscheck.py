@@ -18,7 +18,7 @@ from pathlib import Path
 from pipelines.contrib.fmt import read_rows
 from pipelines.package.chars import for_markdown
 from pipelines.package.descriptor import Package
-from pipelines.package.files import read_text_limited
+from pipelines.package.files import JSONInputError, parse_json_input, read_text_limited
 
 # models.dev record: dotted key path -> atlas field
 MODELS_DEV_FIELDS = {
@@ -96,13 +96,9 @@ def _dig(obj: dict, dotted: str):
 def read_json_export(path: Path, text: str) -> list[Entry]:
     """models.dev records (a list, one provider's {"models": ...}, or the whole api.json) or a LiteLLM map."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CrosscheckError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: export the file again, or give --format csv for a CSV file"
-        ) from None
-    except RecursionError:
-        raise CrosscheckError(f"{path}: the JSON nests too deeply to be a catalog export\n\nfix: export the file again") from None
+        data = parse_json_input(path, text, "a catalog export", "export the file again, or give --format csv for a CSV file")
+    except JSONInputError as exc:
+        raise CrosscheckError(str(exc)) from None
     if isinstance(data, list):
         return _models_dev(path, [(i, r) for i, r in enumerate(data)], [], "")
     if not isinstance(data, dict):
@@ -232,13 +228,9 @@ def read_aliases(path: Path) -> dict[str, str]:
         raise CrosscheckError(f"{path}: cannot be read ({exc})\n\nfix: give a UTF-8 CSV with header other_id,model_id") from None
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CrosscheckError(
-                f'{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: write an object {{"other id": "atlas model_id"}}'
-            ) from None
-        except RecursionError:
-            raise CrosscheckError(f"{path}: the JSON nests too deeply to be an alias file") from None
+            data = parse_json_input(path, text, "an alias file", 'write an object {"other id": "atlas model_id"}')
+        except JSONInputError as exc:
+            raise CrosscheckError(str(exc)) from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise CrosscheckError(f'{path}: an alias file in JSON is one object of strings\n\nfix: write {{"other id": "atlas model_id", ...}}')
         return {k: v for k, v in data.items()}

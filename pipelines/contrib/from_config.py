@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.package.files import read_text_limited
+from pipelines.package.files import JSONInputError, parse_json_input, read_text_limited
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ID_MAX = 64
@@ -94,13 +94,9 @@ def read_config(path: Path) -> dict:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: download the file again from the model's repository, unedited"
-        ) from None
-    except RecursionError:
-        raise ConfigError(f"{path}: the JSON nests too deeply to be a model config\n\nfix: give the model's config.json or params.json") from None
+        data = parse_json_input(path, text, "a model config", "download the file again from the model's repository, unedited")
+    except JSONInputError as exc:
+        raise ConfigError(str(exc)) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}:1:1: the file holds a JSON {type(data).__name__}, not an object\n\nfix: give a config.json or params.json, whose top level is {{...}}"
