@@ -345,6 +345,9 @@ def cmd_site(args) -> int:
     if release is None:
         print("error: no release under dist/\n\nBuild one first: model-atlas build (or pass --release DIR).", file=sys.stderr)
         return EXIT_USAGE
+    if not args.out.strip():
+        print("error: --out is empty; name a directory such as site", file=sys.stderr)
+        return EXIT_USAGE
     out = Path(args.out)
     started = time.perf_counter()
     try:

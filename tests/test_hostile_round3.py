@@ -145,3 +145,23 @@ def test_crosscheck_escapes_hostile_ids(tmp_path):
     proc = run_cli("crosscheck", str(export), "--format", "json", "--list-unmatched", cwd=root)
     assert proc.returncode in (0, 1), proc.stderr
     assert "\u202e" not in proc.stdout and "\x1b" not in proc.stdout and "<img" not in proc.stdout
+
+
+@pytest.mark.parametrize("target", ["data", ".git", ".", "data/sub"])
+def test_site_refuses_package_directories_even_with_a_marker_file(tmp_path, target):
+    """Round 4: a committed .model-atlas-site file must not turn data/, .git or the checkout into a site to replace."""
+    root = _pkg(tmp_path)
+    (root / ".git").mkdir()
+    dist = tmp_path / "dist"
+    assert run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(dist), "--version", "1.0.0").returncode == 0
+    (root / target).mkdir(exist_ok=True)
+    (root / target / ".model-atlas-site").write_text("", encoding="utf-8")
+    before = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    proc = run_cli("site", "--release", str(dist / "model-atlas-1.0.0"), "--out", str(root / target))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --out"), proc.stdout + proc.stderr
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == before
+
+
+def test_site_refuses_an_empty_out(tmp_path):
+    proc = run_cli("site", "--release", str(tmp_path), "--out", "", cwd=tmp_path)
+    assert proc.returncode == 2 and "--out is empty" in proc.stderr

@@ -59,6 +59,13 @@ def check_site_out(out: Path, release: Path) -> Path:
         target, rel = out.resolve(), release.resolve()
     except (OSError, RuntimeError) as exc:
         raise SiteError(f"--out {out} cannot be resolved ({exc})") from None
+    for root in (target, *target.parents):  # a package's own directories are never a site, marker or not
+        if (root / "datapackage.json").is_file() or (root / ".git").exists():
+            inside = [root, root / "data", root / "schemas", root / ".git"]
+            if any(target == p or p in target.parents for p in inside[1:]) or target == root:
+                raise SiteError(f"--out {out} is or lies inside a repository's own files ({root}); choose a directory such as site")
+    if ".git" in target.parts:
+        raise SiteError(f"--out {out} lies inside a .git directory; choose a directory such as site")
     if target == rel or rel in target.parents or target in rel.parents:
         raise SiteError(f"--out {out} overlaps the release {release}, which must stay as it is; choose another directory such as site")
     if target.exists() and any(target.iterdir()) and not (target / MARKER).is_file():
