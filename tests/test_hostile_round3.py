@@ -165,3 +165,20 @@ def test_site_refuses_package_directories_even_with_a_marker_file(tmp_path, targ
 def test_site_refuses_an_empty_out(tmp_path):
     proc = run_cli("site", "--release", str(tmp_path), "--out", "", cwd=tmp_path)
     assert proc.returncode == 2 and "--out is empty" in proc.stderr
+
+
+@pytest.mark.parametrize("tool", ["ingest", "from-config", "crosscheck"])
+def test_a_number_too_long_to_convert_is_a_located_error(tool, tmp_path):
+    root = _pkg(tmp_path)
+    f = tmp_path / ("r.jsonl" if tool == "ingest" else "x.json")
+    body = {"ingest": '{"model_id":"x","params_total":%s}', "from-config": '{"max_position_embeddings":%s}', "crosscheck": '{"m":{"max_input_tokens":%s}}'}[
+        tool
+    ]
+    f.write_text(body % ("9" * 5000) + "\n", encoding="utf-8")
+    argv = {
+        "ingest": ["ingest", str(f), "--root", str(root), "--reviewer", "model-atlas-curators", "--dry-run"],
+        "from-config": ["from-config", str(f), "--model-id", "a-b", "--source-id", "s"],
+        "crosscheck": ["crosscheck", str(f), "--format", "json"],
+    }[tool]
+    proc = run_cli(*argv, cwd=root)
+    assert proc.returncode in (1, 2) and "internal error" not in proc.stderr and str(f) in proc.stderr

@@ -74,6 +74,8 @@ def read_records(path: Path) -> list[dict]:
             raise IngestError(f"{path}:{n}: not a JSON object: {exc.msg}") from None
         except RecursionError:
             raise IngestError(f"{path}:{n}: JSON nested too deeply") from None
+        except ValueError as exc:  # a number too long for Python to convert
+            raise IngestError(f"{path}:{n}: {exc}") from None
         if not isinstance(rec, dict):
             raise IngestError(f"{path}:{n}: not a JSON object")
         rec["__where"] = f"{path}:{n}"

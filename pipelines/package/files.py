@@ -31,3 +31,5 @@ def parse_json_input(path: Path, text: str, what: str, fix: str):
         raise JSONInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: {fix}") from None
     except RecursionError:
         raise JSONInputError(f"{path}: the JSON nests too deeply to be {what}\n\nfix: {fix}") from None
+    except ValueError as exc:  # a number too long for Python to convert
+        raise JSONInputError(f"{path}: {exc}\n\nfix: {fix}") from None
