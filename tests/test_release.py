@@ -57,8 +57,9 @@ def csv_rows(table: str) -> list[dict]:
 
 
 def test_layout(release):
-    assert sorted(p.name for p in release.iterdir()) == ["NOTES.md", "README.md", "SHA256SUMS", "datapackage.json", "model-atlas.duckdb", "parquet"]
-    assert sorted(p.stem for p in (release / "parquet").iterdir()) == sorted(PKG.tables)
+    assert sorted(p.name for p in release.iterdir()) == ["NOTES.md", "README.md", "SHA256SUMS", "csv", "datapackage.json", "model-atlas.duckdb", "parquet"]
+    assert sorted(p.name for p in (release / "parquet").iterdir()) == sorted(f"{t}.parquet" for t in PKG.tables)
+    assert sorted(p.name for p in (release / "csv").iterdir()) == sorted(f"{t}.csv" for t in PKG.tables)
 
 
 @pytest.mark.parametrize("table", sorted(PKG.tables))
@@ -179,18 +180,23 @@ def test_duckdb_keys_comments_views_and_release_info(release):
 def test_two_builds_are_byte_identical(release, tmp_path):
     again = build(tmp_path)
     first, second = checksums(release), checksums(again)
-    reproducible = [name for name in first if name.startswith("parquet/") or name == "datapackage.json"]
-    assert len(reproducible) == len(PKG.tables) + 1
+    reproducible = [name for name in first if name.startswith(("parquet/", "csv/")) or name == "datapackage.json"]
+    assert len(reproducible) == 2 * len(PKG.tables) + 1
     for name in reproducible:
         assert first[name] == second[name], name
 
 
-def test_descriptor_lists_parquet_with_bytes_and_hash(release):
+def test_descriptor_lists_csv_and_parquet_with_bytes_and_hash(release):
+    import hashlib
+
     desc = json.loads((release / "datapackage.json").read_text())
     assert desc["version"] == "9.9.9" and desc["licenses"] and desc["created"].endswith("Z")
+    assert [r["name"] for r in desc["resources"]] == list(PKG.tables)
     for res in desc["resources"]:
-        path = release / res["path"]
-        assert res["bytes"] == path.stat().st_size and res["hash"].startswith("sha256:")
+        assert res["path"] == f"csv/{res['name']}.csv" and res["x-parquet"]["path"] == f"parquet/{res['name']}.parquet"
+        for meta in (res, res["x-parquet"]):
+            data = (release / meta["path"]).read_bytes()
+            assert meta["bytes"] == len(data) and meta["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def test_verify_passes_then_names_a_tampered_file(release, tmp_path):
@@ -413,7 +419,7 @@ def test_build_under_a_tight_memory_cap_gives_the_same_release(tmp_path):
     assert capped.returncode == 0, capped.stderr
     assert sorted(p.name for p in out.iterdir()) == ["model-atlas-0.1.0"], "the spill directory is removed"
     first, second = checksums(tmp_path / "plain" / "model-atlas-0.1.0"), checksums(out / "model-atlas-0.1.0")
-    for name in [n for n in first if n.startswith("parquet/")] + ["datapackage.json"]:
+    for name in [n for n in first if n.startswith(("parquet/", "csv/"))] + ["datapackage.json"]:
         assert first[name] == second[name], name
     assert run_cli("verify", str(out / "model-atlas-0.1.0")).returncode == 0
 

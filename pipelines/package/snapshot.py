@@ -56,9 +56,10 @@ def load_package_snapshot(con, pkg: Package, prefix: str, label: str) -> Snapsho
 
 
 def load_release_snapshot(con, release: Path, prefix: str) -> Snapshot:
-    """The tables of a release directory that verify_release has passed: its descriptor is read again
-    here, and every name and path is checked before it reaches SQL (the connection may read only that
-    directory anyway)."""
+    """The tables of a release directory that verify_release has passed, read from their Parquet files: its
+    descriptor is read again here, and every name and path is checked before it reaches SQL (a resource's
+    CSV rendition must be csv/<name>.csv and its x-parquet path parquet/<name>.parquet, compared as text;
+    the connection may read only that directory anyway)."""
     import json
     import re
 
@@ -68,13 +69,22 @@ def load_release_snapshot(con, release: Path, prefix: str) -> Snapshot:
         tables = {}
         for res in desc["resources"]:
             name = res["name"]
-            if not isinstance(name, str) or not ident.fullmatch(name) or res["path"] != f"parquet/{name}.parquet":
-                raise SnapshotError(f"{release}: resource {str(name)[:60]!r} is not a table name with its file at parquet/<name>.parquet")
+            parquet = res.get("x-parquet")
+            if (
+                not isinstance(name, str)
+                or not ident.fullmatch(name)
+                or res["path"] != f"csv/{name}.csv"
+                or not isinstance(parquet, dict)
+                or parquet.get("path") != f"parquet/{name}.parquet"
+            ):
+                raise SnapshotError(
+                    f"{release}: resource {str(name)[:60]!r} is not a table name with its files at csv/<name>.csv and (x-parquet) parquet/<name>.parquet"
+                )
             columns = {f["name"]: f["type"] for f in res["schema"]["fields"]}
             key = res["schema"].get("primaryKey", [])
             if not all(isinstance(c, str) and ident.fullmatch(c) for c in [*columns, *key]) or not set(key) <= set(columns):
                 raise SnapshotError(f"{release}: a column name of {name} is not a plain identifier")
-            path = (release / res["path"]).resolve()
+            path = (release / parquet["path"]).resolve()
             con.execute(f"CREATE OR REPLACE TEMP VIEW {q(prefix + '_' + name)} AS SELECT * FROM read_parquet({_lit(str(path))})")
             tables[name] = {"key": list(key), "columns": columns}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -24,6 +24,16 @@ from pipelines.package.descriptor import Package
 from pipelines.package.sql import lit, q
 from pipelines.release.changes import diff_markdown
 from pipelines.release.notes import release_notes
+from pipelines.release.renditions import (
+    CSV_DIR,
+    PARQUET_DIR,
+    PARQUET_MEDIATYPE,
+    csv_header,
+    csv_parquet_differences,
+    csv_path,
+    parquet_path,
+    write_csv_renditions,
+)
 from pipelines.release.schema import arrow_schema, create_release_views, primary_key_ddl, release_columns, release_table_schema, table_ddl
 
 RELEASE_PREFIX = "model-atlas-"
@@ -366,24 +376,34 @@ def sha256(path: Path) -> str:
 
 
 def write_descriptor(pkg: Package, out: Path, info: BuildInfo) -> None:
-    """The release datapackage.json: Parquet resources with bytes and sha256, derived schemas, licence, version."""
+    """The release datapackage.json: one resource per table, its CSV rendition with bytes and sha256 and a Table
+    Schema that frictionless validates, its Parquet file beside it under x-parquet; licence, version."""
     d = pkg.descriptor
     sources = [{"title": "Model Atlas curated CSV tables", "path": "https://github.com/model-atlas/model-atlas"}]
     resources = []
     for name, table in pkg.tables.items():
-        path = out / "parquet" / f"{name}.parquet"
+        rendition, parquet = out / csv_path(name), out / parquet_path(name)
         resources.append(
             {
                 "name": name,
                 "type": "table",
-                "path": f"parquet/{name}.parquet",
-                "format": "parquet",
-                "mediatype": "application/vnd.apache.parquet",
+                "path": csv_path(name),
+                "scheme": "file",
+                "format": "csv",
+                "mediatype": "text/csv",
+                "encoding": "utf-8",
                 "title": table.title,
                 "description": table.description,
-                "bytes": path.stat().st_size,
-                "hash": "sha256:" + sha256(path),
+                "bytes": rendition.stat().st_size,
+                "hash": "sha256:" + sha256(rendition),
                 "schema": release_table_schema(table),
+                "x-parquet": {
+                    "path": parquet_path(name),
+                    "format": "parquet",
+                    "mediatype": PARQUET_MEDIATYPE,
+                    "bytes": parquet.stat().st_size,
+                    "hash": "sha256:" + sha256(parquet),
+                },
             }
         )
     release = {
@@ -416,7 +436,7 @@ def dataset_card(pkg: Package, info: BuildInfo, counts: dict[str, int]) -> str:
     licence = (d.get("licenses") or [{}])[0].get("name", "other").lower()
     lines = ["---", f"license: {licence}", f"pretty_name: {json.dumps(d.get('title', 'Model Atlas'))}", "configs:"]
     for name in pkg.tables:
-        lines += [f"  - config_name: {name}", "    data_files:", "      - split: train", f"        path: parquet/{name}.parquet"]
+        lines += [f"  - config_name: {name}", "    data_files:", "      - split: train", f"        path: {parquet_path(name)}"]
         if name == "models":
             lines.append("    default: true")
     lines += ["tags:", "  - ai-models", "  - catalog", "  - provenance", "---", ""]
@@ -428,7 +448,8 @@ def dataset_card(pkg: Package, info: BuildInfo, counts: dict[str, int]) -> str:
         "",
         "Every model and class row carries `confidence` and `last_reviewed`, computed from the review log; the confidence levels "
         "are defined in the `confidence_levels` table. `model-atlas.duckdb` holds the same tables with their keys and views; "
-        "`datapackage.json` lists every file with its size and sha256, and `NOTES.md` says what changed.",
+        "`csv/<table>.csv` holds each table as CSV (lists joined by `|`), which `datapackage.json` describes as a Data Package that "
+        "`frictionless validate` accepts; it lists every file with its size and sha256, and `NOTES.md` says what changed.",
         "",
         "## Citation",
         "",
@@ -475,13 +496,19 @@ def _release_files(release: Path) -> tuple[list[str], list[str]]:
     return sorted(files), problems
 
 
+# the files of a release besides SHA256SUMS and each table's csv/<table>.csv and parquet/<table>.parquet
+RELEASE_FILES = ("datapackage.json", DUCKDB_FILE, "NOTES.md", "README.md")
+COLUMN_TYPES = {"string", "integer", "number", "boolean", "date", "list"}
+
+
 def verify_release(release: Path) -> list[str]:
     """Problems with a release directory; empty = verified.
 
-    Complete: SHA256SUMS, datapackage.json, the DuckDB file, and for every table of the release's
-    schema (its descriptor's resources, which must be the DuckDB file's tables) a Parquet file with
-    the rows release_info counts. Untampered: every file matches SHA256SUMS and the descriptor's bytes
-    and hashes. Contained: no symlink, no path outside the directory, nothing unlisted.
+    Complete: SHA256SUMS, the files of RELEASE_FILES, and for every table of the release's schema (its
+    descriptor's resources, which must be the DuckDB file's tables) a CSV rendition and a Parquet file
+    holding the same rows, as many as release_info counts. Untampered: every file matches SHA256SUMS and
+    the descriptor's bytes and hashes. Contained: no symlink, no path outside the directory, nothing
+    unlisted, no file a release does not have.
     """
     if release.is_symlink():
         return [f"{release.name}: the release directory is a symlink"]
@@ -507,12 +534,42 @@ def verify_release(release: Path) -> list[str]:
     for rel in files:
         if rel != "SHA256SUMS" and rel not in listed:
             problems.append(f"{rel}: present but not listed in SHA256SUMS")
-    for required in ("datapackage.json", DUCKDB_FILE, "NOTES.md"):
+    for required in RELEASE_FILES:
         if required not in files:
-            problems.append(f"{required}: missing; a release has datapackage.json, {DUCKDB_FILE}, NOTES.md, parquet/ and SHA256SUMS")
+            problems.append(f"{required}: missing; a release has {', '.join(RELEASE_FILES)}, SHA256SUMS, {CSV_DIR}/ and {PARQUET_DIR}/")
     if problems:
         return problems
     return _verify_contents(release, files)
+
+
+def _table_fields(res: dict) -> list[tuple[str, str]] | None:
+    """A resource's columns as (name, type), or None unless every one is a plain identifier with a known type."""
+    fields = res.get("schema", {}).get("fields") if isinstance(res.get("schema"), dict) else None
+    if not isinstance(fields, list) or not fields:
+        return None
+    out = []
+    for f in fields:
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not _IDENT.fullmatch(f["name"]) or f.get("type") not in COLUMN_TYPES:
+            return None
+        out.append((f["name"], f["type"]))
+    return out if len({n for n, _ in out}) == len(out) else None
+
+
+def _verify_file(release: Path, files: list[str], pointer: str, meta, expected: str, name: str) -> list[str]:
+    """One described file of a resource (its CSV rendition or its x-parquet file): at the one path it may have,
+    present, with the bytes and sha256 the descriptor gives. A path is compared as text and never opened otherwise."""
+    if not isinstance(meta, dict):
+        return [f"datapackage.json: {pointer} is missing or not an object; every resource describes its CSV rendition and, under x-parquet, its Parquet file"]
+    if meta.get("path") != expected:
+        return [f"datapackage.json: {pointer}/path must be {expected!r}, not {str(meta.get('path'))[:80]!r}; a release's files lie at fixed places inside it"]
+    if expected not in files:
+        return [f"{expected}: missing (resource {name})"]
+    path, problems = release / expected, []
+    if path.stat().st_size != meta.get("bytes"):
+        problems.append(f"{expected}: size differs from datapackage.json {pointer}/bytes")
+    if "sha256:" + sha256(path) != meta.get("hash"):
+        problems.append(f"{expected}: sha256 differs from datapackage.json {pointer}/hash")
+    return problems
 
 
 def _verify_contents(release: Path, files: list[str]) -> list[str]:
@@ -527,61 +584,71 @@ def _verify_contents(release: Path, files: list[str]) -> list[str]:
         resources = desc["resources"]
         if not isinstance(resources, list) or not resources:
             return ["datapackage.json: lists no resources; a release has at least one table"]
-        names = []
+        tables: dict[str, list[tuple[str, str]]] = {}
+        described = set(RELEASE_FILES)
         for i, res in enumerate(resources):
             name = res["name"]
-            if not isinstance(name, str) or not _IDENT.fullmatch(name) or name in names:
+            if not isinstance(name, str) or not _IDENT.fullmatch(name) or name in tables:
                 problems.append(f"datapackage.json: /resources/{i}/name is not a distinct table name")
                 continue
-            names.append(name)
-            expected = f"parquet/{name}.parquet"
-            if res["path"] != expected:
-                problems.append(f"datapackage.json: /resources/{i}/path must be {expected}")
+            fields = _table_fields(res)
+            if fields is None:
+                problems.append(f"datapackage.json: /resources/{i}/schema/fields must list each column once, with a plain name and a Table Schema type")
                 continue
-            if expected not in files:
-                problems.append(f"{expected}: missing (resource {name})")
-                continue
-            path = release / expected
-            if path.stat().st_size != res.get("bytes"):
-                problems.append(f"{expected}: size differs from datapackage.json bytes")
-            if "sha256:" + sha256(path) != res.get("hash"):
-                problems.append(f"{expected}: sha256 differs from datapackage.json hash")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+            tables[name] = fields
+            described |= {csv_path(name), parquet_path(name)}
+            problems += _verify_file(release, files, f"/resources/{i}", res, csv_path(name), name)
+            problems += _verify_file(release, files, f"/resources/{i}/x-parquet", res.get("x-parquet"), parquet_path(name), name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return [f"datapackage.json: cannot read ({type(exc).__name__}: {str(exc)[:120]})"]
-    extra = sorted(f for f in files if f.startswith("parquet/") and f not in {f"parquet/{n}.parquet" for n in names})
-    problems += [f"{f}: a Parquet file no resource lists" for f in extra]
+    problems += [
+        f"{f}: not a file of this release (datapackage.json describes no such file); remove it" for f in files if f != "SHA256SUMS" and f not in described
+    ]
     if problems:
         return problems
-    return _verify_database(release, names)
+    return _verify_database(release, tables)
 
 
-def _verify_database(release: Path, names: list[str]) -> list[str]:
-    """The DuckDB file holds exactly the descriptor's tables, with the row counts release_info records, as do the Parquet files."""
+def _verify_database(release: Path, tables: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """The DuckDB file holds exactly the descriptor's tables, with the row counts release_info records, and so do
+    the Parquet files; each CSV rendition has the schema's header and the same rows as its Parquet file."""
     import duckdb
 
     from pipelines.package.duck import open_duckdb
 
-    problems = []
+    problems, names = [], list(tables)
     try:
-        con = open_duckdb(release / DUCKDB_FILE, read_only=True, directories=[release / "parquet"])
+        con = open_duckdb(release / DUCKDB_FILE, read_only=True, directories=[release / PARQUET_DIR, release / CSV_DIR])
     except duckdb.Error as exc:
         return [f"{DUCKDB_FILE}: cannot be opened ({str(exc).splitlines()[0][:120]})"]
     try:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
-        if not BOOKKEEPING_TABLES <= tables:
-            return [f"{DUCKDB_FILE}: lacks {', '.join(sorted(BOOKKEEPING_TABLES - tables))}"]
-        data_tables = tables - BOOKKEEPING_TABLES
+        present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+        if not BOOKKEEPING_TABLES <= present:
+            return [f"{DUCKDB_FILE}: lacks {', '.join(sorted(BOOKKEEPING_TABLES - present))}"]
+        data_tables = present - BOOKKEEPING_TABLES
         if data_tables != set(names):
             missing, extra = sorted(data_tables - set(names)), sorted(set(names) - data_tables)
             return [f"{DUCKDB_FILE}: its tables differ from datapackage.json's resources (not in the descriptor: {missing}; not in the database: {extra})"]
         counts = json.loads(dict(con.execute("SELECT key, value FROM release_info").fetchall()).get("row_counts", "null"))
         if not isinstance(counts, dict) or set(counts) != set(names):
             return [f"{DUCKDB_FILE}: release_info.row_counts does not list every table"]
-        for name in names:
+        for name, fields in tables.items():
+            rendition, parquet = (release / csv_path(name)).resolve(), (release / parquet_path(name)).resolve()
             in_db = con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
-            in_parquet = con.execute(f"SELECT count(*) FROM read_parquet({lit(str((release / 'parquet' / (name + '.parquet')).resolve()))})").fetchone()[0]
+            if csv_header(rendition) != [n for n, _ in fields]:
+                problems.append(f"{csv_path(name)}: its header is not the column names of datapackage.json's schema for {name}")
+                continue
+            try:
+                in_csv, in_parquet, differ = csv_parquet_differences(con, fields, rendition, parquet)
+            except duckdb.Error as exc:
+                problems.append(f"{csv_path(name)}: cannot be compared with {parquet_path(name)} ({str(exc).splitlines()[0][:160]})")
+                continue
             if not in_db == in_parquet == counts[name]:
-                problems.append(f"{name}: {in_db} rows in the DuckDB file, {in_parquet} in parquet/{name}.parquet, {counts[name]} in release_info")
+                problems.append(f"{name}: {in_db} rows in the DuckDB file, {in_parquet} in {parquet_path(name)}, {counts[name]} in release_info")
+            if in_csv != in_parquet or differ:
+                problems.append(
+                    f"{csv_path(name)}: {in_csv} rows, {differ} of them (with those of the Parquet file) not in {parquet_path(name)}, which has {in_parquet}"
+                )
     except (duckdb.Error, ValueError, TypeError) as exc:
         problems.append(f"{DUCKDB_FILE}: cannot be read ({str(exc).splitlines()[0][:120]})")
     finally:
@@ -693,6 +760,7 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
         tmp.mkdir()
         create_release_views(con, pkg, info.as_of)
         counts = write_tables(con, pkg, tmp, info, diffs or [])
+        write_csv_renditions(con, pkg, tmp)
         write_descriptor(pkg, tmp, info)
         changes = diff_markdown(diffs, previous_label, f"this release ({info.version})") if diffs is not None else None
         (tmp / "NOTES.md").write_text(release_notes(con, pkg, info, counts, changes, previous_label), encoding="utf-8")

@@ -145,16 +145,35 @@ def table_ddl(table: Table, pkg: Package, with_foreign_keys: bool = True, with_p
     return f"CREATE TABLE {q(table.name)} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
+LIST_DELIMITER = "|"  # how a list cell of a CSV rendition joins its items (as in data/)
+
+
+def csv_cell_sql(column: Column, ref: str) -> str:
+    """The text a CSV rendition holds for a released column (ref is its SQL reference): exactly the form
+    release_table_schema declares, so a Table Schema reader (frictionless) reads back the Parquet value.
+    NULL stays NULL (an empty cell); booleans are true/false, dates YYYY-MM-DD, numbers the shortest
+    text that reads back to the same double, lists their items joined by LIST_DELIMITER."""
+    if column.type == "list":
+        return f"array_to_string({ref}, {lit(LIST_DELIMITER)})"
+    if column.type == "boolean":
+        return f"CASE WHEN {ref} THEN 'true' WHEN NOT {ref} THEN 'false' END"
+    if column.type == "date":
+        return f"strftime({ref}, '%Y-%m-%d')"
+    return f"CAST({ref} AS VARCHAR)"
+
+
 def release_table_schema(table: Table) -> dict:
-    """A Table Schema for the released (Parquet) table, for the release datapackage.json."""
-    types = {"list": "list"}
+    """A Table Schema for the released table as its CSV rendition holds it (the release datapackage.json's
+    resources): lists with their delimiter, booleans as true/false, empty cells as missing values, keys."""
     fields = []
     for c in release_columns(table):
-        f = {"name": c.name, "type": types.get(c.type, c.type), "description": c.description}
+        f = {"name": c.name, "type": c.type, "description": c.description}
         if c.type == "list":
-            f["itemType"] = "string"
+            f.update(delimiter=LIST_DELIMITER, itemType="string")
+        elif c.type == "boolean":
+            f.update(trueValues=["true"], falseValues=["false"])
         fields.append(f)
-    schema = {"fields": fields, "primaryKey": list(table.primary_key)}
+    schema = {"fields": fields, "missingValues": [""], "primaryKey": list(table.primary_key)}
     if table.foreign_keys:
         schema["foreignKeys"] = [dict(fk) for fk in table.foreign_keys]
     return schema

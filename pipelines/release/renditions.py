@@ -1,0 +1,81 @@
+"""The two files of each released table: its Parquet file and its CSV rendition.
+
+The Parquet file (parquet/<table>.parquet) is what DuckDB, pandas, polars and the Hugging Face card
+read. The CSV rendition (csv/<table>.csv) is what the release datapackage.json's resources describe,
+so that the standard Data Package tool (frictionless) validates a release as it is: it is written
+from the Parquet file itself, in the text form the resource's Table Schema declares, and verify
+checks that the two hold the same rows (docs/decisions.md, 37).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.package.descriptor import Package, Table
+from pipelines.package.sql import lit, q
+from pipelines.release.schema import Column, csv_cell_sql, release_columns
+
+CSV_DIR = "csv"
+PARQUET_DIR = "parquet"
+PARQUET_MEDIATYPE = "application/vnd.apache.parquet"
+# one dialect, stated once: what DuckDB writes and what verify reads back (RFC 4180 with LF line ends)
+CSV_WRITE_OPTIONS = "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR ''"
+
+
+def csv_path(name: str) -> str:
+    """Where a table's CSV rendition lies inside a release."""
+    return f"{CSV_DIR}/{name}.csv"
+
+
+def parquet_path(name: str) -> str:
+    """Where a table's Parquet file lies inside a release."""
+    return f"{PARQUET_DIR}/{name}.parquet"
+
+
+def csv_select(table: Table, parquet: Path) -> str:
+    """The rows of a table's Parquet file as its CSV rendition holds them: every column as text, in key order."""
+    cells = ", ".join(f"{csv_cell_sql(c, 't.' + q(c.name))} AS {q(c.name)}" for c in release_columns(table))
+    order = ", ".join(f"t.{q(k)}" for k in table.primary_key) or "ALL"
+    return f"SELECT {cells} FROM read_parquet({lit(str(parquet))}) t ORDER BY {order}"
+
+
+def write_csv_renditions(con, pkg: Package, release: Path) -> None:
+    """csv/<table>.csv for every table, written by DuckDB from the table's Parquet file in the release being
+    built (so the two cannot disagree): UTF-8, a header row, LF line ends, quotes only where a cell needs them,
+    rows in primary-key order as in the Parquet file; byte-identical for the same Parquet file."""
+    (release / CSV_DIR).mkdir(exist_ok=True)
+    for name, table in pkg.tables.items():
+        source, target = (release / parquet_path(name)).resolve(), (release / csv_path(name)).resolve()
+        con.execute(f"COPY ({csv_select(table, source)}) TO {lit(str(target))} ({CSV_WRITE_OPTIONS})")
+
+
+def csv_header(path: Path, limit: int = 1 << 16) -> list[str] | None:
+    """The column names on the first line of a CSV rendition (None when there is no complete first line)."""
+    with open(path, "rb") as fh:
+        head = fh.read(limit)
+    line, newline, _ = head.partition(b"\n")
+    if not newline:
+        return None
+    try:
+        return line.decode("utf-8").split(",")
+    except UnicodeDecodeError:
+        return None
+
+
+def csv_parquet_differences(con, fields: list[tuple[str, str]], csv_file: Path, parquet_file: Path) -> tuple[int, int, int]:
+    """(rows in the CSV, rows in the Parquet file, rows in one and not the other, counted with duplicates) for a
+    table whose release columns are fields ((name, Table Schema type) in order): the CSV read strictly as text,
+    against the Parquet rows rendered as the CSV must hold them."""
+    spec = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n, _ in fields) + "}"
+    read = (
+        f"read_csv({lit(str(csv_file))}, header = true, auto_detect = false, columns = {spec}, delim = ',', quote = '\"', escape = '\"', "
+        "new_line = '\\n', allow_quoted_nulls = false, strict_mode = true, null_padding = false, encoding = 'utf-8')"
+    )
+    cells = ", ".join(csv_cell_sql(Column(n, t, ""), "t." + q(n)) for n, t in fields)
+    rendered = f"SELECT {cells} FROM read_parquet({lit(str(parquet_file))}) t"
+    in_csv = con.execute(f"SELECT count(*) FROM {read}").fetchone()[0]
+    in_parquet = con.execute(f"SELECT count(*) FROM read_parquet({lit(str(parquet_file))})").fetchone()[0]
+    differ = con.execute(
+        f"SELECT (SELECT count(*) FROM (SELECT * FROM {read} EXCEPT ALL {rendered})) + (SELECT count(*) FROM ({rendered} EXCEPT ALL SELECT * FROM {read}))"
+    ).fetchone()[0]
+    return in_csv, in_parquet, differ
