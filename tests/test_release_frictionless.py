@@ -295,6 +295,15 @@ def test_verify_refuses_a_forged_release_with_a_sentence(fixture_release, tmp_pa
     assert "internal error" not in proc.stderr and proc.stdout.strip().endswith("do not use this release; download it again.")
 
 
+def test_verify_compares_rows_not_bytes(fixture_release, tmp_path):
+    """A CSV file quoted differently (by another writer) that holds the same rows still verifies: the rows are the contract."""
+    rel = shutil.copytree(fixture_release, tmp_path / fixture_release.name)
+    _rewrite_csv(rel, "models", lambda t: t.replace("dense-7b,Dense 7B,", 'dense-7b,"Dense 7B",', 1))
+    _resum(rel)
+    proc = run_cli("verify", str(rel))
+    assert proc.returncode == 0, proc.stdout
+
+
 def test_verify_passes_the_untouched_releases(fixture_release, real_release):
     for release in (fixture_release, real_release):
         proc = run_cli("verify", str(release))
