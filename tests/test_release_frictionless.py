@@ -347,3 +347,14 @@ def test_downloads_page_lists_every_file_with_size_and_sha256(fixture_release, t
         size = (fixture_release / name).stat().st_size
         assert f'<td>{name}</td><td>{size:,}</td><td><code class="hash">{digest}</code></td>' in page, name
     assert "frictionless validate datapackage.json" in page
+
+
+def test_notes_and_dataset_card_say_which_file_is_which(fixture_release):
+    import yaml
+
+    notes = (fixture_release / "NOTES.md").read_text(encoding="utf-8")
+    assert "## Files" in notes and "`csv/<table>.csv`: the same rows as CSV" in notes and "frictionless validate datapackage.json" in notes
+    card = (fixture_release / "README.md").read_text(encoding="utf-8")
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert {c["config_name"]: c["data_files"][0]["path"] for c in front["configs"]} == {t: f"parquet/{t}.parquet" for t in FIXTURE_TABLES}
+    assert "`csv/<table>.csv` holds each table as CSV" in card

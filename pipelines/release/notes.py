@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipelines.checks.coverage import coverage, coverage_markdown
 from pipelines.package.sql import q
+from pipelines.release.renditions import CSV_DIR, PARQUET_DIR
 
 
 def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None, previous_label: str | None) -> str:
@@ -16,6 +17,7 @@ def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None
     ]
     if info.dirty:
         lines += ["**Built from a tree with uncommitted changes**: the source commit does not hold exactly this data.", ""]
+    lines += release_files_section()
     lines += ["## Rows per table", "", "| table | rows |", "|---|---:|"]
     lines += [f"| {t} | {n} |" for t, n in counts.items()]
     lines += ["", "## Confidence", "", "| table | high | medium | low |", "|---|---:|---:|---:|"]
@@ -48,3 +50,17 @@ def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None
     if previous_label:
         lines += [f"Compared with: {previous_label}.", ""]
     return "\n".join(lines)
+
+
+def release_files_section() -> list[str]:
+    """What each file of a release is for, so a reader of the notes knows which one to open."""
+    return [
+        "## Files",
+        "",
+        "- `model-atlas.duckdb`: every table with its keys, column comments and views (DuckDB 1.x and 2.x).",
+        f"- `{PARQUET_DIR}/<table>.parquet`: each table, typed, for DuckDB, pandas, polars, Spark and the Hugging Face card (`README.md`).",
+        f"- `{CSV_DIR}/<table>.csv`: the same rows as CSV (lists joined by `|`, an empty cell for a missing value), described by "
+        "`datapackage.json`, a Data Package that `frictionless validate datapackage.json` accepts.",
+        "- `SHA256SUMS`: check a download with `sha256sum -c SHA256SUMS` or `model-atlas verify DIR`.",
+        "",
+    ]
