@@ -358,3 +358,18 @@ def test_notes_and_dataset_card_say_which_file_is_which(fixture_release):
     front = yaml.safe_load(card.split("---\n")[1])
     assert {c["config_name"]: c["data_files"][0]["path"] for c in front["configs"]} == {t: f"parquet/{t}.parquet" for t in FIXTURE_TABLES}
     assert "`csv/<table>.csv` holds each table as CSV" in card
+
+
+def test_number_cells_read_back_to_the_same_double():
+    """No released column is a number today, but the schema profile allows them: their text must read back exactly,
+    by frictionless (Decimal) as by float()."""
+    import frictionless
+
+    from pipelines.release.schema import Column, csv_cell_sql
+
+    values = [0.1, 1 / 3, 1e-05, 1.2345678901234568e20, 100.0, -2.5, 5e-324, 1.7976931348623157e308]
+    con = duckdb.connect()
+    texts = [con.execute(f"SELECT {csv_cell_sql(Column('x', 'number', ''), '?::DOUBLE')}", [v]).fetchone()[0] for v in values]
+    field = frictionless.fields.NumberField(name="x")
+    assert [float(t) for t in texts] == values
+    assert [float(field.read_cell(t)[0]) for t in texts] == values
