@@ -145,7 +145,7 @@ def table_ddl(table: Table, pkg: Package, with_foreign_keys: bool = True, with_p
     return f"CREATE TABLE {q(table.name)} (\n  " + ",\n  ".join(cols) + "\n)"
 
 
-LIST_DELIMITER = "|"  # how a list cell of a CSV rendition joins its items (as in data/)
+LIST_DELIMITER = "|"  # joins a list cell's items in a CSV rendition: the one delimiter schemas/profiles/tableschema.json allows, as in data/
 
 
 def csv_cell_sql(column: Column, ref: str) -> str:
