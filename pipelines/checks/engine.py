@@ -579,7 +579,9 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
         # match), about 5x cheaper than one per cell; edge whitespace and formulas need each cell's ends
         joined = f"regexp_matches(concat_ws(' ', {', '.join(q(c) for c in every)}), {lit(chars.SUSPECT_RE2)})"
         suspect = " OR ".join(
-            [joined] + [f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields] + [f"regexp_matches({q(c)}, {lit(chars.EDGE_WHITESPACE_RE2)})" for c in every]
+            [joined]
+            + [f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields]
+            + [f"regexp_matches({q(c)}, {lit(chars.EDGE_WHITESPACE_RE2)})" for c in every]
         )
         longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
         total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)
