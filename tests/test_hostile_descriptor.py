@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import AS_OF, run_cli, valid_package
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 CANARY = "/tmp/model-atlas-canary-{}.pth"
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import AS_OF, findings_json, run_cli, valid_package
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 
 def _pkg(tmp_path: Path) -> Path:
     (tmp_path / "pkg").mkdir()
