@@ -28,18 +28,42 @@ def _codes(root: Path) -> set[tuple]:
     return {(f["file"], f["column"], f["code"]) for f in report["findings"]}
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["from-config", "/dev/zero", "--model-id", "a-b", "--source-id", "s"],
-        ["crosscheck", "/dev/zero", "--format", "json"],
-        ["ingest", "/dev/zero", "--reviewer", "a", "--dry-run"],
-    ],
-)
-def test_an_endless_input_file_is_refused_without_reading_it_all(argv, tmp_path):
-    proc = run_cli(*argv, "--root", str(_pkg(tmp_path))) if argv[0] == "ingest" else run_cli(*argv, cwd=_pkg(tmp_path))
+INPUT_COMMANDS = [
+    ["from-config", "{input}", "--model-id", "a-b", "--source-id", "s"],
+    ["crosscheck", "{input}", "--format", "json"],
+    ["ingest", "{input}", "--reviewer", "a", "--dry-run"],
+]
+
+
+def _run_input_command(argv: list[str], path: Path, tmp_path: Path):
+    argv = [a.replace("{input}", str(path)) for a in argv]
+    return run_cli(*argv, "--root", str(_pkg(tmp_path))) if argv[0] == "ingest" else run_cli(*argv, cwd=_pkg(tmp_path))
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS)
+def test_an_input_file_over_the_limit_is_refused_without_reading_it_all(argv, tmp_path):
+    big = tmp_path / "big.json"
+    with open(big, "wb") as fh:
+        fh.truncate(64 * 1024 * 1024 + 1)  # sparse: 64 MiB and one byte of zeros
+    proc = _run_input_command(argv, big, tmp_path)
     assert proc.returncode in (1, 2)
     assert "larger than the 64 MiB limit" in proc.stderr
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS)
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_an_input_that_is_not_a_regular_file_is_refused_at_once(argv, kind, tmp_path):
+    """A FIFO made every input command wait forever (attack round 4); /dev/zero never ends."""
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "pipe.json"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero") if kind == "device" else tmp_path
+    proc = _run_input_command(argv, path, tmp_path)  # run_cli's timeout fails the test if it blocks
+    assert proc.returncode in (1, 2)
+    assert "not a regular file" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize(
