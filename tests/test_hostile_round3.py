@@ -209,3 +209,25 @@ def test_a_number_too_long_to_convert_is_a_located_error(tool, tmp_path):
     }[tool]
     proc = run_cli(*argv, cwd=root)
     assert proc.returncode in (1, 2) and "internal error" not in proc.stderr and str(f) in proc.stderr
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30, 1.5, True, "99999999999999999999999"])
+def test_ingest_refuses_a_count_no_64_bit_column_holds(value, tmp_path):
+    """Attack round 4: ingest wrote counts beyond 64 bits that validate then rejected."""
+    root = _pkg(tmp_path)
+    before = {p.name: p.read_bytes() for p in (root / "data").iterdir()}
+    rec = tmp_path / "r.jsonl"
+    rec.write_text(json.dumps({"model_id": "a-b", "name": "A B", "kind": "model", "organization": "X", "architecture": {"layers": value}}) + "\n", encoding="utf-8")
+    proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
+    assert proc.returncode == 1 and "layers is" in proc.stderr and "64-bit integer column" in proc.stderr, proc.stderr
+    assert {p.name: p.read_bytes() for p in (root / "data").iterdir()} == before
+
+
+def test_from_config_leaves_out_a_count_beyond_64_bits(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"num_hidden_layers": 2**64, "hidden_size": 4096}), encoding="utf-8")
+    proc = run_cli("from-config", str(config), "--model-id", "a-b", "--source-id", "s", cwd=_pkg(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert "layers" not in record.get("architecture", {}) and record["architecture"]["hidden_size"] == 4096
+    assert "more than a 64-bit integer column holds" in proc.stderr
