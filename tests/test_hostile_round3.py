@@ -217,7 +217,9 @@ def test_ingest_refuses_a_count_no_64_bit_column_holds(value, tmp_path):
     root = _pkg(tmp_path)
     before = {p.name: p.read_bytes() for p in (root / "data").iterdir()}
     rec = tmp_path / "r.jsonl"
-    rec.write_text(json.dumps({"model_id": "a-b", "name": "A B", "kind": "model", "organization": "X", "architecture": {"layers": value}}) + "\n", encoding="utf-8")
+    rec.write_text(
+        json.dumps({"model_id": "a-b", "name": "A B", "kind": "model", "organization": "X", "architecture": {"layers": value}}) + "\n", encoding="utf-8"
+    )
     proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
     assert proc.returncode == 1 and "layers is" in proc.stderr and "64-bit integer column" in proc.stderr, proc.stderr
     assert {p.name: p.read_bytes() for p in (root / "data").iterdir()} == before
