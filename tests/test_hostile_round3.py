@@ -233,3 +233,22 @@ def test_from_config_leaves_out_a_count_beyond_64_bits(tmp_path):
     record = json.loads(proc.stdout)
     assert "layers" not in record.get("architecture", {}) and record["architecture"]["hidden_size"] == 4096
     assert "more than a 64-bit integer column holds" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(1).json", "a\u202eb.json", " config.json", "-cfg.json"])
+def test_from_config_never_copies_an_odd_file_name_into_locators(name, tmp_path):
+    """Attack round 4: the default locator prefix was the file's name, whatever it held."""
+    config = tmp_path / name
+    config.write_text(json.dumps({"num_hidden_layers": 2, "hidden_size": 64}), encoding="utf-8")
+    proc = run_cli("from-config", "--model-id", "a-b", "--source-id", "s", "--", str(config), cwd=_pkg(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    locators = [c["locator"] for c in json.loads(proc.stdout)["citations"].values()]
+    assert locators and all(loc.startswith("config file ") for loc in locators), locators
+
+
+def test_from_config_keeps_a_plain_file_name_as_the_locator_prefix(tmp_path):
+    config = tmp_path / "params.json"
+    config.write_text(json.dumps({"n_layers": 2, "dim": 64}), encoding="utf-8")
+    proc = run_cli("from-config", str(config), "--model-id", "a-b", "--source-id", "s", cwd=_pkg(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert all(c["locator"].startswith("params.json ") for c in json.loads(proc.stdout)["citations"].values())
