@@ -252,3 +252,22 @@ def test_from_config_keeps_a_plain_file_name_as_the_locator_prefix(tmp_path):
     proc = run_cli("from-config", str(config), "--model-id", "a-b", "--source-id", "s", cwd=_pkg(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert all(c["locator"].startswith("params.json ") for c in json.loads(proc.stdout)["citations"].values())
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS)
+def test_json_of_millions_of_tiny_values_is_refused_before_parsing(argv, tmp_path):
+    """Attack round 4: 60 MiB of [{},{},...] took 25-30 times its size in memory to parse."""
+    import subprocess
+
+    from conftest import cli_path
+
+    path = tmp_path / "many.json"
+    body = ",".join(["{}"] * 3_000_000)
+    path.write_text(("[" + body + "]") if argv[0] != "ingest" else '{"model_id": "a-b", "x": [' + body + "]}\n", encoding="utf-8")
+    argv = [a.replace("{input}", str(path)) for a in argv]
+    root = _pkg(tmp_path)
+    cmd = [cli_path(), *argv, "--root", str(root)] if argv[0] == "ingest" else [cli_path(), *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root if argv[0] != "ingest" else None, timeout=120)
+    assert proc.returncode in (1, 2)
+    assert "value separators" in proc.stderr and "the limit is 2,000,000" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipelines.contrib.fmt import canonical_text, read_rows, write_files_atomic
 from pipelines.package.descriptor import Package
-from pipelines.package.files import read_text_limited
+from pipelines.package.files import json_size_problem, read_text_limited
 
 ARCH_PREFIX = "architecture."
 SKIPPED_CLASS_PREFIX = "scale-"  # size bands are derived by the release, never written
@@ -65,6 +65,9 @@ def read_records(path: Path) -> list[dict]:
         text = read_text_limited(path)
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path}: byte {exc.start} is not UTF-8") from None
+    problem = json_size_problem(text)
+    if problem:
+        raise IngestError(f"{path}: {problem}; split the records into several files")
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue

@@ -30,6 +30,20 @@ def read_text_limited(path: Path, encoding: str = "utf-8", limit: int = INPUT_BY
     return data.decode(encoding)
 
 
+# JSON parsed into Python takes 20-70 times its size when it is many tiny values ([{},{},...] or
+# [1,1,...]); a real export or batch of records has well under this many value separators, and this
+# many tiny values stay under about 300 MB in memory
+MAX_JSON_SEPARATORS = 2_000_000
+
+
+def json_size_problem(text: str) -> str | None:
+    """Why text holds too many JSON values to parse safely, or None (counts , and : wherever they are)."""
+    n = text.count(",") + text.count(":")
+    if n > MAX_JSON_SEPARATORS:
+        return f"it holds {n:,} value separators (, and :); the limit is {MAX_JSON_SEPARATORS:,}, which bounds the memory a parse can take"
+    return None
+
+
 class JSONInputError(ValueError):
     """Text that is not JSON, or nests too deeply; the message names the file, position and fix."""
 
@@ -38,6 +52,9 @@ def parse_json_input(path: Path, text: str, what: str, fix: str):
     """The JSON value in text read from path; a located JSONInputError otherwise (what: 'a model config')."""
     import json
 
+    problem = json_size_problem(text)
+    if problem:
+        raise JSONInputError(f"{path}: {problem}\n\nfix: {fix}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
