@@ -220,6 +220,20 @@ def _home_charts(charts_: list) -> list[tuple[str, int]]:
     return out
 
 
+def _models_table(_: list) -> list[tuple[str, int]]:
+    """models.html: every model in one sortable, filterable table (readable without JavaScript)."""
+    models, memberships, classes, env, common = (_CTX[k] for k in ("models", "memberships", "classes", "env", "common"))
+    rows = []
+    for m in models:
+        cls = sorted(memberships.get(m["model_id"], set()))
+        rows.append({**m, "classes": cls, "year": m["release_date"].year if m["release_date"] else None})
+    orgs = sorted({m["organization"] for m in models})
+    text = env.get_template("models.html.j2").render(
+        **common, root="", rows=rows, orgs=orgs, classes=sorted(classes), years=sorted({r["year"] for r in rows if r["year"]})
+    )
+    return [_put(_CTX["staging"], "models.html", text)]
+
+
 def _in_workers(jobs: list[tuple]) -> list:
     """Run (fn, items) jobs, each fn over chunks of its items, in one pool of forked worker processes
     (forked once, so each worker starts the chart renderer at most once) when there is more than one
@@ -308,15 +322,6 @@ def _build(release_dir: Path, out_dir: Path, staging: Path, shared: dict) -> dic
     for m in models:
         kinds[m["kind"]] = kinds.get(m["kind"], 0) + 1
 
-    rows = []
-    for m in models:
-        cls = sorted(memberships.get(m["model_id"], set()))
-        rows.append({**m, "classes": cls, "year": m["release_date"].year if m["release_date"] else None})
-    orgs = sorted({m["organization"] for m in models})
-    pages["models.html"] = env.get_template("models.html.j2").render(
-        **common, root="", rows=rows, orgs=orgs, classes=sorted(classes), years=sorted({r["year"] for r in rows if r["year"]})
-    )
-
     _CTX.clear()
     _CTX.update({k: v for k, v in shared.items() if k in _SHARED})
     _CTX["common"] = common
@@ -331,7 +336,8 @@ def _build(release_dir: Path, out_dir: Path, staging: Path, shared: dict) -> dic
         charts.open_weights_per_year(models),
         charts.models_per_facet(list(classes.values()), {k: len(v) for k, v in class_rows.items()}),
     ]
-    written = _in_workers([(_class_pages, list(classes)), (_home_charts, chart_list), (_model_pages, list(models))])
+    # the one-table models page is the longest single job at scale: it goes first, beside the others
+    written = _in_workers([(_models_table, [None]), (_class_pages, list(classes)), (_home_charts, chart_list), (_model_pages, list(models))])
 
     pages["index.html"] = env.get_template("index.html.j2").render(
         **common, root="", charts=chart_list, counts=counts, kinds=kinds, levels=levels, info=rel.tables["release_info"]
