@@ -382,7 +382,10 @@ def cmd_from_config(args) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    prefix = path.name if args.locator_prefix is None else args.locator_prefix
+    # the default prefix is the file's name only when it is a plain one (config.json, params.json); a
+    # name with formula, control or other characters never reaches a locator (attack round 4)
+    plain = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}", path.name)
+    prefix = (path.name if plain else "config file") if args.locator_prefix is None else args.locator_prefix
     cand = candidate_record(config, args.model_id, args.source_id, prefix, update=args.update)
     for note in cand.notes:
         print(f"{path}: note: {note}", file=sys.stderr)

@@ -404,6 +404,20 @@ def test_crosscheck_csv_with_mapped_columns(tmp_path):
     assert proc.returncode == 0 and "No disagreements.\n\n0 disagreement(s), 4 agreeing fact(s)" in proc.stdout
 
 
+def test_crosscheck_counts_a_repeated_export_row_once(tmp_path):
+    """Attack round 4: an export listing a model twice counted its agreements and disagreements twice."""
+    root = _package(tmp_path)
+    lines = (EXPORTS / "catalog.csv").read_text(encoding="utf-8").splitlines()
+    export = tmp_path / "catalog.csv"
+    export.write_text("\n".join([*lines, lines[2], lines[2]]) + "\n", encoding="utf-8")
+    maps = ["--map", "name=Model", "--map", "release_date=Publication date", "--map", "context_length=Context", "--map", "params_total=Parameters"]
+    proc = run_cli("crosscheck", str(export), "--root", str(root), *maps)
+    assert proc.returncode == 1, proc.stderr
+    assert "\n1 disagreement(s), 5 agreeing fact(s);" in proc.stdout
+    assert f"{export}:5: repeats the entry at {export}:3; counted once" in proc.stdout.replace("\\", "")
+    assert "1 of 5 export entries" in proc.stdout  # the entries as listed; the repeats are noted below
+
+
 def test_crosscheck_refuses_unusable_input_with_a_located_error(tmp_path):
     root = _package(tmp_path)
     csv_export = EXPORTS / "catalog.csv"

@@ -171,14 +171,19 @@ def test_ingest_update_fills_but_never_overwrites(tmp_path):
         "update": True,
         "context_length": 4096,
         "max_output_tokens": 2048,
+        "name": "Dense 7B Renamed",
+        "organization": "Other Org",
         "citations": {"max_output_tokens": {"source_id": "example-paper", "locator": "Table 1"}},
     }
     proc = run_cli("ingest", str(_write_jsonl(tmp_path / "u.jsonl", update)), "--root", str(root), "--reviewer", "model-atlas-curators")
     assert proc.returncode == 1
     assert "conflict (not changed):" in proc.stdout and "dense-7b.context_length is '8192', the record says '4096'" in proc.stdout
     assert "filled: dense-7b: max_output_tokens" in proc.stdout
+    # a differing name or organisation is reported, never applied (attack round 4: it was silently ignored)
+    assert "dense-7b.name is 'Dense 7B', the record says 'Dense 7B Renamed' (an update leaves it unchanged)" in proc.stdout
+    assert "dense-7b.organization is 'Example Org', the record says 'Other Org'" in proc.stdout
     after = (root / "data/models.csv").read_text(encoding="utf-8")
-    assert after != before and ",8192,true,2048," in after
+    assert after != before and ",8192,true,2048," in after and "Renamed" not in after and "Other Org" not in after
 
 
 def test_ingest_refuses_a_broken_record_and_writes_nothing(tmp_path):

@@ -19,6 +19,9 @@ from pipelines.package.findings import (
     Finding,  # noqa: E402
 )
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 
 def _tuples(report: dict) -> set[tuple]:
     return {(f["file"], f["line"], f["column"], f["code"]) for f in report["findings"]}

@@ -22,6 +22,9 @@ from pipelines.checks.validate import validate
 from pipelines.package.descriptor import PackageError, load_package
 from pipelines.package.findings import RULES
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 ROW_CODES = {c for c, r in RULES.items() if r.group in ("schema", "keys", "row", "safety") and c not in ("file-too-large",)}
 CATALOGUE_CASES = 0
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import AS_OF, run_cli, valid_package
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 CANARY = "/tmp/model-atlas-canary-{}.pth"
 
 
@@ -392,3 +395,55 @@ def test_profiles_are_valid_json_schemas():
 
     for p in sorted(PROFILES.glob("*.json")):
         Draft202012Validator.check_schema(json.loads(p.read_text()))
+
+
+def _mutations(doc):
+    """The document with one value replaced at every place, by each of a few hostile values."""
+    hostile = [None, 0, -1, 1.5, True, "", " x", "a" * 300, 'x"; --', "Ünïcødé", [], {}, ["x"], {"x-y": 1}]
+    stack = [()]
+    while stack:
+        path = stack.pop()
+        node = doc
+        for key in path:
+            node = node[key]
+        children = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
+        for key, _ in children:
+            stack.append((*path, key))
+        if not path:
+            continue
+        for value in hostile:
+            copy = json.loads(json.dumps(doc))
+            parent = copy
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = value
+            yield path, copy
+        if isinstance(node, dict):
+            copy = json.loads(json.dumps(doc))
+            parent = copy
+            for key in path:
+                parent = parent[key]
+            parent["unknown"] = 1  # a key the profile does not allow (x- keys are allowed)
+            yield path, copy
+
+
+def test_the_fast_profile_check_agrees_with_the_reference_implementation():
+    """profile_findings trusts jsonschema-rs when it says a document is valid, and asks
+    python-jsonschema to locate the errors otherwise. Both must give the same verdict on the live
+    descriptor and schemas and on thousands of one-value mutations of them."""
+    from conftest import REPO
+
+    from pipelines.package.profile import _fast_validator, _validator
+
+    docs = [("datapackage.json", json.loads((REPO / "datapackage.json").read_text()))]
+    docs += [("tableschema.json", json.loads(p.read_text())) for p in sorted((REPO / "schemas").glob("*.json"))[:4]]
+    checked = invalid = 0
+    for profile, doc in docs:
+        fast, reference = _fast_validator(profile), _validator(profile)
+        for path, mutated in _mutations(doc):
+            verdict = reference.is_valid(mutated)
+            assert fast.is_valid(mutated) == verdict, (profile, path, json.dumps(mutated)[:300])
+            checked += 1
+            invalid += not verdict
+    print(f"{checked} documents, {invalid} invalid")
+    assert checked > 2000 and invalid > 1000, (checked, invalid)

@@ -22,6 +22,9 @@ from conftest import AS_OF, DEFECT_NAMES, REPO, defect_package, run_cli, valid_p
 
 from pipelines.package import chars
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 
 def pkg_in(tmp_path: Path, name: str) -> Path:
     """The valid package in a new directory tmp_path/name."""
@@ -665,7 +668,7 @@ def test_query_allocation_that_escapes_duckdbs_memory_limit(release):
 
 def test_query_hard_stop_ends_the_process_with_the_message():
     code = "from pipelines.release.query import _hard_stop; _hard_stop(3, lambda: None); print('not reached')"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1 and "did not stop when interrupted" in proc.stderr and "not reached" not in proc.stdout
 
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import AS_OF, findings_json, run_cli, valid_package
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 
 def _pkg(tmp_path: Path) -> Path:
     (tmp_path / "pkg").mkdir()
@@ -25,18 +28,42 @@ def _codes(root: Path) -> set[tuple]:
     return {(f["file"], f["column"], f["code"]) for f in report["findings"]}
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["from-config", "/dev/zero", "--model-id", "a-b", "--source-id", "s"],
-        ["crosscheck", "/dev/zero", "--format", "json"],
-        ["ingest", "/dev/zero", "--reviewer", "a", "--dry-run"],
-    ],
-)
-def test_an_endless_input_file_is_refused_without_reading_it_all(argv, tmp_path):
-    proc = run_cli(*argv, "--root", str(_pkg(tmp_path))) if argv[0] == "ingest" else run_cli(*argv, cwd=_pkg(tmp_path))
+INPUT_COMMANDS = [
+    ["from-config", "{input}", "--model-id", "a-b", "--source-id", "s"],
+    ["crosscheck", "{input}", "--format", "json"],
+    ["ingest", "{input}", "--reviewer", "a", "--dry-run"],
+]
+
+
+def _run_input_command(argv: list[str], path: Path, tmp_path: Path):
+    argv = [a.replace("{input}", str(path)) for a in argv]
+    return run_cli(*argv, "--root", str(_pkg(tmp_path))) if argv[0] == "ingest" else run_cli(*argv, cwd=_pkg(tmp_path))
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS)
+def test_an_input_file_over_the_limit_is_refused_without_reading_it_all(argv, tmp_path):
+    big = tmp_path / "big.json"
+    with open(big, "wb") as fh:
+        fh.truncate(64 * 1024 * 1024 + 1)  # sparse: 64 MiB and one byte of zeros
+    proc = _run_input_command(argv, big, tmp_path)
     assert proc.returncode in (1, 2)
     assert "larger than the 64 MiB limit" in proc.stderr
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS)
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_an_input_that_is_not_a_regular_file_is_refused_at_once(argv, kind, tmp_path):
+    """A FIFO made every input command wait forever (attack round 4); /dev/zero never ends."""
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "pipe.json"
+        os.mkfifo(path)
+    else:
+        path = Path("/dev/zero") if kind == "device" else tmp_path
+    proc = _run_input_command(argv, path, tmp_path)  # run_cli's timeout fails the test if it blocks
+    assert proc.returncode in (1, 2)
+    assert "not a regular file" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -182,3 +209,65 @@ def test_a_number_too_long_to_convert_is_a_located_error(tool, tmp_path):
     }[tool]
     proc = run_cli(*argv, cwd=root)
     assert proc.returncode in (1, 2) and "internal error" not in proc.stderr and str(f) in proc.stderr
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30, 1.5, True, "99999999999999999999999"])
+def test_ingest_refuses_a_count_no_64_bit_column_holds(value, tmp_path):
+    """Attack round 4: ingest wrote counts beyond 64 bits that validate then rejected."""
+    root = _pkg(tmp_path)
+    before = {p.name: p.read_bytes() for p in (root / "data").iterdir()}
+    rec = tmp_path / "r.jsonl"
+    rec.write_text(
+        json.dumps({"model_id": "a-b", "name": "A B", "kind": "model", "organization": "X", "architecture": {"layers": value}}) + "\n", encoding="utf-8"
+    )
+    proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
+    assert proc.returncode == 1 and "layers is" in proc.stderr and "64-bit integer column" in proc.stderr, proc.stderr
+    assert {p.name: p.read_bytes() for p in (root / "data").iterdir()} == before
+
+
+def test_from_config_leaves_out_a_count_beyond_64_bits(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"num_hidden_layers": 2**64, "hidden_size": 4096}), encoding="utf-8")
+    proc = run_cli("from-config", str(config), "--model-id", "a-b", "--source-id", "s", cwd=_pkg(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert "layers" not in record.get("architecture", {}) and record["architecture"]["hidden_size"] == 4096
+    assert "more than a 64-bit integer column holds" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["=HYPERLINK(1).json", "a\u202eb.json", " config.json", "-cfg.json"])
+def test_from_config_never_copies_an_odd_file_name_into_locators(name, tmp_path):
+    """Attack round 4: the default locator prefix was the file's name, whatever it held."""
+    config = tmp_path / name
+    config.write_text(json.dumps({"num_hidden_layers": 2, "hidden_size": 64}), encoding="utf-8")
+    proc = run_cli("from-config", "--model-id", "a-b", "--source-id", "s", "--", str(config), cwd=_pkg(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    locators = [c["locator"] for c in json.loads(proc.stdout)["citations"].values()]
+    assert locators and all(loc.startswith("config file ") for loc in locators), locators
+
+
+def test_from_config_keeps_a_plain_file_name_as_the_locator_prefix(tmp_path):
+    config = tmp_path / "params.json"
+    config.write_text(json.dumps({"n_layers": 2, "dim": 64}), encoding="utf-8")
+    proc = run_cli("from-config", str(config), "--model-id", "a-b", "--source-id", "s", cwd=_pkg(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert all(c["locator"].startswith("params.json ") for c in json.loads(proc.stdout)["citations"].values())
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS)
+def test_json_of_millions_of_tiny_values_is_refused_before_parsing(argv, tmp_path):
+    """Attack round 4: 60 MiB of [{},{},...] took 25-30 times its size in memory to parse."""
+    import subprocess
+
+    from conftest import cli_path
+
+    path = tmp_path / "many.json"
+    body = ",".join(["{}"] * 3_000_000)
+    path.write_text(("[" + body + "]") if argv[0] != "ingest" else '{"model_id": "a-b", "x": [' + body + "]}\n", encoding="utf-8")
+    argv = [a.replace("{input}", str(path)) for a in argv]
+    root = _pkg(tmp_path)
+    cmd = [cli_path(), *argv, "--root", str(root)] if argv[0] == "ingest" else [cli_path(), *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root if argv[0] != "ingest" else None, timeout=120)
+    assert proc.returncode in (1, 2)
+    assert "value separators" in proc.stderr and "the limit is 2,000,000" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -10,6 +10,9 @@ from conftest import AS_OF, cli_path, git_repo, run_cli, valid_package
 
 from pipelines.cli import EXIT_BROKEN_PIPE
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 
 @pytest.fixture(scope="module")
 def noisy(tmp_path_factory):

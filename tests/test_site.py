@@ -280,3 +280,41 @@ def test_site_benchmark_script_runs_small(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"model-atlas site\s+:\s+[\d.]+ s\s+peak RSS\s+\d+ MB\s+2\d\d pages", proc.stdout), proc.stdout
+
+
+def test_every_chart_spec_is_valid_vega_lite():
+    """The build skips Altair's validation (it cost 0.7 s per site); the specs it writes must still be
+    valid Vega-Lite, and a broken one must be caught here."""
+    from datetime import date
+
+    import jsonschema
+    from altair.vegalite.v6.schema import core
+
+    from pipelines.site import charts
+
+    models = [
+        {
+            "model_id": f"m-{i}",
+            "name": f"M {i}",
+            "kind": "model",
+            "release_date": date(2020 + i % 5, 1 + i % 12, 1),
+            "params_total": 10**9 + i,
+            "params_active": 10**8 if i % 3 == 0 else None,
+            "context_length": 4096 * (1 + i % 4),
+            "open_weights": i % 2 == 0,
+        }
+        for i in range(40)
+    ]
+    classes = [{"class_id": "dense-model", "facet": "architecture"}, {"class_id": "vision-language-model", "facet": "modality"}]
+    specs = [
+        charts.params_over_time(models, {"m-0": {"mixture-of-experts"}}).spec,
+        charts.context_over_time(models).spec,
+        charts.open_weights_per_year(models).spec,
+        charts.models_per_facet(classes, {"dense-model": 3}).spec,
+        charts.ClassChart().chart("dense-model", models).spec,
+    ]
+    validator = jsonschema.Draft7Validator(core.load_schema())
+    for spec in specs:
+        assert list(validator.iter_errors(spec)) == [], spec.get("title")
+    broken = {**specs[0], "mark": {"type": "not-a-mark"}}
+    assert list(validator.iter_errors(broken))

@@ -2,8 +2,13 @@
 
 A clean clone of this commit gets a new model added the way CONTRIBUTING.md says (model-atlas new,
 placeholders replaced, rows dated today), passes fmt, validate and a plain build, is committed on a
-branch, and then the whole test suite runs on that clone and must pass. No test may depend on the
-data's counts, outputs or dates."""
+branch, and then the test suite runs on that clone and must pass. No test may depend on the
+data's counts, outputs or dates.
+
+The inner run leaves out the modules marked fixtures_only: they build every package they check from
+tests/fixtures and never read the checkout's data/, so a new row cannot change their outcome (the
+outer run has just run them on the same code). test_fixtures_only_modules_never_read_the_checkouts_data
+holds them to that."""
 
 from __future__ import annotations
 
@@ -83,9 +88,53 @@ def test_a_new_model_on_a_branch_passes_the_whole_suite(tmp_path):
         inner["MODEL_ATLAS_DUCKDB1_VENV"] = str(REPO / ".venv-duckdb1")  # a DuckDB 1.x client already installed
     if (REPO.parent / "shared" / "tools").is_dir():
         inner["MODEL_ATLAS_SEED_TOOLS"] = str(REPO.parent / "shared" / "tools")
-    proc = run(copy, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--deselect", THIS, env=inner, timeout=3000)
+    proc = run(copy, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--deselect", THIS, "-m", "not fixtures_only", env=inner, timeout=3000)
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
     if "MODEL_ATLAS_SEED_TOOLS" in inner:
         assert "skipped" not in summary, summary
+
+
+# commands that read the package at --root (default: the working directory)
+READS_PACKAGE = {"validate", "build", "fmt", "new", "coverage", "stale", "diff", "ingest", "from-config", "crosscheck", "changes"}
+
+
+def test_fixtures_only_modules_never_read_the_checkouts_data():
+    """A module marked fixtures_only names no path under the checkout's data/, runs nothing in the
+    checkout, and gives every CLI command that reads a package a --root or a working directory."""
+
+    import re
+
+    mark = re.compile(r"^pytestmark = pytest\.mark\.fixtures_only$", re.M)
+    marked = [p for p in sorted((REPO / "tests").glob("test_*.py")) if mark.search(p.read_text(encoding="utf-8"))]
+    assert len(marked) >= 5, [p.name for p in marked]
+    assert [p for path in marked for p in fixtures_only_problems(path)] == []
+
+
+def fixtures_only_problems(path: Path) -> list[str]:
+    import ast
+
+    problems = []
+    source = path.read_text(encoding="utf-8")
+    if 'REPO / "data"' in source or "REPO / 'data'" in source or "cwd=REPO" in source:
+        problems.append(f"{path.name}: reads the checkout's data or runs in the checkout")
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "run_cli" and node.args):
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.Constant) and first.value in READS_PACKAGE:
+            consts = {a.value for a in node.args if isinstance(a, ast.Constant)}
+            if "--root" not in consts and not any(k.arg == "cwd" for k in node.keywords):
+                problems.append(f"{path.name}:{node.lineno}: run_cli({first.value!r}, ...) without --root or cwd reads the checkout")
+    return problems
+
+
+def test_the_fixtures_only_check_catches_a_module_that_reads_the_checkout(tmp_path):
+    bad = tmp_path / "test_bad.py"
+    bad.write_text(
+        'pytestmark = pytest.mark.fixtures_only\nrun_cli("validate", "--as-of", AS_OF)\nrun_cli("verify", "x")\nrun_cli("build", "--root", str(r))\nx = REPO / "data"\n',
+        encoding="utf-8",
+    )
+    problems = fixtures_only_problems(bad)
+    assert len(problems) == 2 and "test_bad.py:2: run_cli('validate'" in problems[1] and "reads the checkout's data" in problems[0]

@@ -42,25 +42,37 @@ def coverage(con, pkg: Package) -> list[FieldCoverage]:
     )
     out = []
     for name in ("models", "architectures"):
-        if name not in pkg.tables:
-            continue
-        table = pkg.table(name)
-        pk = q(table.primary_key[0])
-        for f in (f for f in table.fields if f.fact):
-            col = q(f.name)
-            applies = _applies(f.x("x-applies-to"))
-            rows, stated, primary, unpub, na, unver = con.execute(
-                f"SELECT count(*), count(x.{col}), count(x.{col}) FILTER (WHERE p.row_id IS NOT NULL), "
-                "count(*) FILTER (WHERE x." + col + f" IS NULL AND g.reason = 'unpublished' AND {applies}), "
-                "count(*) FILTER (WHERE x." + col + f" IS NULL AND (g.reason = 'not-applicable' OR NOT ({applies}))), "
-                "count(*) FILTER (WHERE x." + col + f" IS NULL AND g.reason = 'unverified' AND {applies}) "
-                f"FROM coverage_models m LEFT JOIN {q('typed_' + name)} x ON x.{pk} = m.model_id "
-                f"LEFT JOIN coverage_primary p ON p.table_name = {lit(name)} AND p.row_id = m.model_id AND p.field = {lit(f.name)} "
-                f"LEFT JOIN (SELECT row_id, arg_min(reason, CASE WHEN field = '*' THEN 1 ELSE 0 END) AS reason FROM typed_fact_gaps "
-                f"WHERE table_name = {lit(name)} AND field IN ({lit(f.name)}, '*') GROUP BY row_id) g ON g.row_id = m.model_id"
-            ).fetchone()
-            out.append(FieldCoverage(name, f.name, rows, stated, primary, unpub, na, unver))
+        if name in pkg.tables:
+            out += _table_coverage(con, pkg, name)
     return out
+
+
+def _table_coverage(con, pkg: Package, name: str) -> list[FieldCoverage]:
+    """One statement per table: each model's row widened to (stated, applies) per fact field, unpivoted
+    to one row per model and field, joined to its primary citation and its documented gap."""
+    table = pkg.table(name)
+    facts = [f for f in table.fields if f.fact]
+    if not facts:
+        return []
+    pk = q(table.primary_key[0])
+    wide = ", ".join(f"(x.{q(f.name)} IS NOT NULL) AS {q('s' + str(i))}, ({_applies(f.x('x-applies-to'))}) AS {q('a' + str(i))}" for i, f in enumerate(facts))
+    pairs = ", ".join(f"({q('s' + str(i))}, {q('a' + str(i))}) AS {q(f.name)}" for i, f in enumerate(facts))
+    rows = con.execute(
+        f"WITH w AS (SELECT m.model_id, {wide} FROM coverage_models m LEFT JOIN {q('typed_' + name)} x ON x.{pk} = m.model_id), "
+        f"u AS (UNPIVOT w ON {pairs} INTO NAME fi VALUE stated, applies), "
+        f"g AS (SELECT row_id, field, reason FROM typed_fact_gaps WHERE table_name = {lit(name)}), "
+        f"p AS (SELECT DISTINCT row_id, field FROM coverage_primary WHERE table_name = {lit(name)}), "
+        "j AS (SELECT u.fi, u.stated, u.applies, p.row_id IS NOT NULL AS primary_cited, coalesce(gf.reason, ga.reason) AS reason FROM u "
+        "LEFT JOIN p ON p.row_id = u.model_id AND p.field = u.fi "
+        "LEFT JOIN g gf ON gf.row_id = u.model_id AND gf.field = u.fi "
+        "LEFT JOIN g ga ON ga.row_id = u.model_id AND ga.field = '*') "
+        "SELECT fi, count(*), count(*) FILTER (WHERE stated), count(*) FILTER (WHERE stated AND primary_cited), "
+        "count(*) FILTER (WHERE NOT stated AND reason = 'unpublished' AND applies), "
+        "count(*) FILTER (WHERE NOT stated AND (reason = 'not-applicable' OR NOT applies)), "
+        "count(*) FILTER (WHERE NOT stated AND reason = 'unverified' AND applies) FROM j GROUP BY fi"
+    ).fetchall()
+    got = {fi: rest for fi, *rest in rows}
+    return [FieldCoverage(name, f.name, *got.get(f.name, (0, 0, 0, 0, 0, 0))) for f in facts]
 
 
 def _applies(spec) -> str:

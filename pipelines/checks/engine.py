@@ -215,37 +215,40 @@ def _describe(table: Table, column: str, code: str, value, detail) -> str:
 
 def check_schema_and_keys(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Finding]:
     """Table Schema cell rules, unique, primary and foreign keys for every table."""
+    return [f for lt in loaded.values() for f in _schema_and_keys(con, pkg, lt)]
+
+
+def _schema_and_keys(con, pkg: Package, lt: LoadedTable) -> list[Finding]:
     findings = []
-    for lt in loaded.values():
-        table = lt.table
-        parts = field_check_sql(table) + key_check_sql(table, pkg.tables)
-        for statement in [p for p in parts if p.startswith("CREATE ")]:
-            con.execute(statement)
-        parts = [p for p in parts if not p.startswith("CREATE ")]
-        if not parts:
-            continue
-        # at most FINDINGS_CAP rows per rule, the first by line, each with the rule's total
-        rows = _run(
-            con,
-            f"SELECT *, count(*) OVER (PARTITION BY code) AS total FROM ({' UNION ALL '.join(parts)}) u(line, col, code, value, detail) "
-            f"QUALIFY row_number() OVER (PARTITION BY code ORDER BY line, col) <= {FINDINGS_CAP}",
-        )
-        con.execute(f"DROP TABLE IF EXISTS {q('flagged_' + table.name)}")
-        fk_targets: dict[str, list] = {}
-        totals = {}
-        for line, column, code, value, detail, total in rows:
-            totals[code] = total
-            if code == "foreign-key":
-                if detail not in fk_targets:
-                    ref_table, ref_fields = detail.split(".", 1)
-                    cols = " || '/' || ".join(f"CAST({q(c)} AS VARCHAR)" for c in ref_fields.split(","))
-                    fk_targets[detail] = [r[0] for r in _run(con, f"SELECT DISTINCT {cols} FROM {q('typed_' + ref_table)} WHERE {cols} IS NOT NULL")]
+    table = lt.table
+    parts = field_check_sql(table) + key_check_sql(table, pkg.tables)
+    for statement in [p for p in parts if p.startswith("CREATE ")]:
+        con.execute(statement)
+    parts = [p for p in parts if not p.startswith("CREATE ")]
+    if not parts:
+        return []
+    # at most FINDINGS_CAP rows per rule, the first by line, each with the rule's total
+    rows = _run(
+        con,
+        f"SELECT *, count(*) OVER (PARTITION BY code) AS total FROM ({' UNION ALL '.join(parts)}) u(line, col, code, value, detail) "
+        f"QUALIFY row_number() OVER (PARTITION BY code ORDER BY line, col) <= {FINDINGS_CAP}",
+    )
+    con.execute(f"DROP TABLE IF EXISTS {q('flagged_' + table.name)}")
+    fk_targets: dict[str, list] = {}
+    totals = {}
+    for line, column, code, value, detail, total in rows:
+        totals[code] = total
+        if code == "foreign-key":
+            if detail not in fk_targets:
                 ref_table, ref_fields = detail.split(".", 1)
-                msg = f'"{value}" is not a {ref_fields} in {ref_table}{did_you_mean(value, fk_targets[detail])}'
-            else:
-                msg = _describe(table, column, code, value, detail)
-            findings.append(Finding(lt.file, line, column, code, msg))
-        findings += [more_finding(lt.file, code, total - FINDINGS_CAP) for code, total in totals.items() if total > FINDINGS_CAP]
+                cols = " || '/' || ".join(f"CAST({q(c)} AS VARCHAR)" for c in ref_fields.split(","))
+                fk_targets[detail] = [r[0] for r in _run(con, f"SELECT DISTINCT {cols} FROM {q('typed_' + ref_table)} WHERE {cols} IS NOT NULL")]
+            ref_table, ref_fields = detail.split(".", 1)
+            msg = f'"{value}" is not a {ref_fields} in {ref_table}{did_you_mean(value, fk_targets[detail])}'
+        else:
+            msg = _describe(table, column, code, value, detail)
+        findings.append(Finding(lt.file, line, column, code, msg))
+    findings += [more_finding(lt.file, code, total - FINDINGS_CAP) for code, total in totals.items() if total > FINDINGS_CAP]
     return findings
 
 
@@ -516,9 +519,8 @@ FORMULA_RE = re.compile(r"^[=+\-@\t\r]")
 SCHEME_RE = re.compile(r"^\s*(?:javascript|data|file|vbscript):", re.I)
 CREDENTIALS_RE = re.compile(r"^https?://[^/?#]*@", re.I)
 # one RE2 pattern that every suspicious free-text cell matches (the exact rules are applied in Python to those few)
+NOT_PLAIN_ASCII = r"[^\t -~]"
 SUSPECT_RE = r"^[=+\-@\t\r]|^\s*(?i:javascript|data|file|vbscript):|^(?i:https?)://[^/?#]*@"
-# every cell of every column: refused characters (pipelines/package/chars.py) and whitespace fmt would trim
-CHARS_RE = chars.SUSPECT_RE2 + "|" + chars.EDGE_WHITESPACE_RE2
 
 
 def free_text(field: Field) -> bool:
@@ -577,7 +579,16 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
             continue
         # one scan: rows with any suspicious cell, any cell over the limit, or too long in all
         every = [f.name for f in lt.table.fields]
-        suspect = " OR ".join([f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields] + [f"regexp_matches({q(c)}, {lit(CHARS_RE)})" for c in every])
+        # refused characters: a row whose cells (joined by a space) hold anything but tab and printable
+        # ASCII goes to Python, which applies the exact rule (pipelines/package/chars.py). RE2 takes
+        # several milliseconds to compile a Unicode-category class, per use and per query, so the
+        # prefilter stays ASCII; edge whitespace and formulas need each cell's ends
+        joined = f"regexp_matches(concat_ws(' ', {', '.join(q(c) for c in every)}), {lit(NOT_PLAIN_ASCII)})"
+        suspect = " OR ".join(
+            [joined]
+            + [f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields]
+            + [f"regexp_matches({q(c)}, {lit(chars.EDGE_WHITESPACE_RE2)})" for c in every]
+        )
         longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
         total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)
         cursor = con.execute(

@@ -372,7 +372,13 @@ def crosscheck(atlas: Atlas, entries: list[Entry], aliases: dict[str, str], alia
     matched_atlas: set[str] = set()
     unmatched: list[str] = []
     lacks = agreed = 0
+    first_seen: dict[tuple, str] = {}
     for e in entries:
+        same_entry = (e.other_id, e.name, tuple(sorted((f, repr(v)) for f, (v, _, _) in e.values.items())))
+        if same_entry in first_seen:  # an export that lists a model twice with the same values is one claim, not two
+            notes.append(f"{e.where}: repeats the entry at {first_seen[same_entry]}; counted once")
+            continue
+        first_seen[same_entry] = e.where
         mid = (
             aliases.get(e.other_id)
             or by_norm_alias.get(normalise(e.other_id))

@@ -126,6 +126,9 @@ def _lookup(scopes: list[tuple[str, dict]], keys: tuple[str, ...]) -> tuple[str,
     return None
 
 
+INT64_MAX = 2**63 - 1  # the largest value an integer column of the release holds
+
+
 def _count(scopes, keys, notes: list[str]) -> tuple[str, int] | None:
     hit = _lookup(scopes, keys)
     if hit is None:
@@ -136,6 +139,9 @@ def _count(scopes, keys, notes: list[str]) -> tuple[str, int] | None:
         return None
     if value < 1:
         notes.append(f"{path} is {value}, not a positive count: left out")
+        return None
+    if value > INT64_MAX:
+        notes.append(f"{path} is {value}, more than a 64-bit integer column holds: left out")
         return None
     return path, value
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipelines.contrib.fmt import canonical_text, read_rows, write_files_atomic
 from pipelines.package.descriptor import Package
-from pipelines.package.files import read_text_limited
+from pipelines.package.files import json_size_problem, read_text_limited
 
 ARCH_PREFIX = "architecture."
 SKIPPED_CLASS_PREFIX = "scale-"  # size bands are derived by the release, never written
@@ -65,6 +65,9 @@ def read_records(path: Path) -> list[dict]:
         text = read_text_limited(path)
     except UnicodeDecodeError as exc:
         raise IngestError(f"{path}: byte {exc.start} is not UTF-8") from None
+    problem = json_size_problem(text)
+    if problem:
+        raise IngestError(f"{path}: {problem}; split the records into several files")
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -132,6 +135,21 @@ def _fact_fields(pkg: Package, table: str) -> list[str]:
     return [f.name for f in pkg.table(table).fields if f.fact]
 
 
+def _int64(value) -> bool:
+    """A JSON whole number (or a string of digits) that a 64-bit integer column holds."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return False
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.lstrip("+-").isdigit() or len(text) > 20:
+            return False
+        value = int(text)
+    return -(2**63) <= value < 2**63
+
+
+IDENTITY_FIELDS = ("name", "organization", "kind", "family_id")
+
+
 def _split_field(name: str) -> tuple[str, str]:
     return ("architectures", name[len(ARCH_PREFIX) :]) if name.startswith(ARCH_PREFIX) else ("models", name)
 
@@ -177,6 +195,12 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
                 raise IngestError(f"{where}: every item of {key} must be a string")
         if any(not isinstance(r, dict) for r in rec.get("relations") or []):
             raise IngestError(f"{where}: every item of relations must be a JSON object")
+        for table_name, values in (("models", rec), ("architectures", rec.get("architecture") or {})):
+            for f in pkg.table(table_name).fields:
+                v = values.get(f.name)
+                if f.type == "integer" and v is not None and not _int64(v):
+                    shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
+                    raise IngestError(f"{where}: {f.name} is {shown}, not a whole number a 64-bit integer column holds")
         current = t.find("models", mid)
         if rec.get("update"):
             if current is None:
@@ -192,6 +216,10 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
                     t.added["models"] = t.added.get("models", 0)  # mark the table for rewriting
                 elif current[f] != value:
                     report.conflicts.append(f"{where}: {mid}.{f} is {current[f]!r}, the record says {value!r}")
+            for f in IDENTITY_FIELDS:  # an update never renames or moves a model; a different value is a conflict to look at
+                value = _cell(rec.get(f))
+                if value and value != current.get(f):
+                    report.conflicts.append(f"{where}: {mid}.{f} is {current.get(f)!r}, the record says {value!r} (an update leaves it unchanged)")
             if filled:
                 report.updated.append(f"{mid}: {', '.join(filled)}")
         else:

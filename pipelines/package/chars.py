@@ -18,9 +18,6 @@ import unicodedata
 
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 ALLOWED = frozenset({"\t", "\u200c", "\u200d"})
-# RE2 (DuckDB) prefilter: matches every character outside the letter, mark, number, punctuation,
-# symbol and space-separator categories and the allow-list; Python then applies the exact rule
-SUSPECT_RE2 = r"[^\p{L}\p{M}\p{N}\p{P}\p{S}\p{Zs}\t\x{200C}\x{200D}]"
 # what str.strip() removes (Python's whitespace), for a cheap RE2 prefilter at either end of a cell
 _WS = r"[\t-\r\x{1C}-\x{20}\x{85}\p{Z}]"
 EDGE_WHITESPACE_RE2 = f"^{_WS}|{_WS}$"

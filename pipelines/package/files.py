@@ -9,12 +9,39 @@ INPUT_BYTES = 64 * 1024 * 1024  # a config, an export or a batch of records is f
 
 
 def read_text_limited(path: Path, encoding: str = "utf-8", limit: int = INPUT_BYTES) -> str:
-    """The file's text; OSError(EFBIG) when it holds more than limit bytes (read no further than that)."""
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
+    """The file's text; OSError(EFBIG) when it holds more than limit bytes (read no further than that),
+    OSError(EINVAL) when it is not a regular file (a FIFO would block forever, a device never ends).
+
+    The file is opened without blocking and checked through its descriptor, so it cannot be swapped
+    for a pipe between the check and the read."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a pipe, a device or a directory); give the path of a file", str(path))
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than the {limit // (1024 * 1024)} MiB limit for an input file", str(path))
     return data.decode(encoding)
+
+
+# JSON parsed into Python takes 20-70 times its size when it is many tiny values ([{},{},...] or
+# [1,1,...]); a real export or batch of records has well under this many value separators, and this
+# many tiny values stay under about 300 MB in memory
+MAX_JSON_SEPARATORS = 2_000_000
+
+
+def json_size_problem(text: str) -> str | None:
+    """Why text holds too many JSON values to parse safely, or None (counts , and : wherever they are)."""
+    n = text.count(",") + text.count(":")
+    if n > MAX_JSON_SEPARATORS:
+        return f"it holds {n:,} value separators (, and :); the limit is {MAX_JSON_SEPARATORS:,}, which bounds the memory a parse can take"
+    return None
 
 
 class JSONInputError(ValueError):
@@ -25,6 +52,9 @@ def parse_json_input(path: Path, text: str, what: str, fix: str):
     """The JSON value in text read from path; a located JSONInputError otherwise (what: 'a model config')."""
     import json
 
+    problem = json_size_problem(text)
+    if problem:
+        raise JSONInputError(f"{path}: {problem}\n\nfix: {fix}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -271,7 +271,7 @@ def late_keys(pkg: Package) -> dict[str, bool]:
     return {name: name not in referenced and bool(t.primary_key) for name, t in pkg.tables.items()}
 
 
-def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> dict[str, int]:
+def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list, fact_coverage: list) -> dict[str, int]:
     """Parquet files (zstd, sorted by key, typed and described from the schema) and a DuckDB file in the
     v1.0.0 storage format (opens in DuckDB 1.x and 2.x) with keys, comments and views.
 
@@ -305,7 +305,7 @@ def write_tables(con, pkg: Package, out: Path, info: BuildInfo, diffs: list) -> 
                 del data
             for future in loaded.values():
                 future.result()
-        write_database_extras(con, info, counts, diffs, coverage(con, pkg))
+        write_database_extras(con, info, counts, diffs, fact_coverage)
     finally:
         con.execute("USE memory")
         con.execute("DETACH DATABASE IF EXISTS rel")
@@ -759,11 +759,12 @@ def build_release(pkg: Package, con, out_dir: Path, info: BuildInfo, diffs=None,
     try:
         tmp.mkdir()
         create_release_views(con, pkg, info.as_of)
-        counts = write_tables(con, pkg, tmp, info, diffs or [])
+        fact_coverage = coverage(con, pkg)  # one computation for the DuckDB table and NOTES.md
+        counts = write_tables(con, pkg, tmp, info, diffs or [], fact_coverage)
         write_csv_renditions(con, pkg, tmp)
         write_descriptor(pkg, tmp, info)
         changes = diff_markdown(diffs, previous_label, f"this release ({info.version})") if diffs is not None else None
-        (tmp / "NOTES.md").write_text(release_notes(con, pkg, info, counts, changes, previous_label), encoding="utf-8")
+        (tmp / "NOTES.md").write_text(release_notes(con, info, counts, changes, previous_label, fact_coverage), encoding="utf-8")
         (tmp / "README.md").write_text(dataset_card(pkg, info, counts), encoding="utf-8")
         write_checksums(tmp)
         try:

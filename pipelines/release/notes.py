@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pipelines.checks.coverage import coverage, coverage_markdown
+from pipelines.checks.coverage import coverage_markdown
 from pipelines.package.sql import q
 from pipelines.release.renditions import CSV_DIR, PARQUET_DIR
 
 
-def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None, previous_label: str | None) -> str:
+def release_notes(con, info, counts: dict[str, int], changes_md: str | None, previous_label: str | None, fact_coverage: list) -> str:
     lines = [f"# Model Atlas {info.version}", ""]
     lines += [
         f"- as-of date: {info.as_of.isoformat()}",
@@ -30,7 +30,7 @@ def release_notes(con, pkg, info, counts: dict[str, int], changes_md: str | None
         "and rows that simply lack it. `model-atlas coverage` prints the same table for a working tree.",
         "",
     ]
-    lines += [coverage_markdown(coverage(con, pkg)).rstrip()]
+    lines += [coverage_markdown(fact_coverage).rstrip()]
     lines += ["", "## Changes", ""]
     if changes_md is None:
         lines += ["No previous release was given (`--previous`), so no row-level changes are listed.", ""]

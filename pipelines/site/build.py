@@ -194,23 +194,70 @@ def _shared_values() -> tuple:
     return tuple(_CTX[k] for k in ('models', 'by_model', 'classes', 'memberships', 'class_rows', 'children', 'below', 'citations', 'sources', 'reviews', 'class_reviews', 'class_citations', 'arch', 'history', 'gaps', 'edges', 'family_members', 'derived_of', 'reverse', 'levels', 'ambiguous', 'model_cols', 'arch_cols', 'fact_fields', 'env', 'common', 'rel', 't'))  # fmt: skip
 
 
-def _model_pages(chunk: list[dict]) -> list[tuple[str, str]]:
-    return [_model_page(m) for m in chunk]
+def _put(root: Path, rel: str, text: str) -> tuple[str, int]:
+    """Write one file of the site into the staging directory; returns its path and size in bytes."""
+    data = text.encode("utf-8")
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return rel, len(data)
 
 
-def _class_pages(chunk: list[str]) -> list[tuple[str, str]]:
-    return [item for cid in chunk for item in _class_page(cid)]
+def _model_pages(chunk: list[dict]) -> list[tuple[str, int]]:
+    """Render and write model pages straight into the staging directory (a worker holds one page at a time)."""
+    return [_put(_CTX["staging"], *_model_page(m)) for m in chunk]
 
 
-def _in_workers(fn, items: list) -> list[tuple[str, str]]:
-    """fn over chunks of items, in forked worker processes when there is more than one core and enough work."""
+def _class_pages(chunk: list[str]) -> list[tuple[str, int]]:
+    return [_put(_CTX["staging"], *item) for cid in chunk for item in _class_page(cid)]
+
+
+def _home_charts(charts_: list) -> list[tuple[str, int]]:
+    """The home page's charts: SVG and CSV of each, written by a worker (the one that has the renderer warm)."""
+    out = []
+    for c in charts_:
+        out += [_put(_CTX["staging"], f"charts/{c.slug}.svg", c.svg()), _put(_CTX["staging"], f"charts/{c.slug}.csv", _csv(c.columns, c.rows))]
+    return out
+
+
+def _models_table(_: list) -> list[tuple[str, int]]:
+    """models.html: every model in one sortable, filterable table (readable without JavaScript)."""
+    models, memberships, classes, env, common = (_CTX[k] for k in ("models", "memberships", "classes", "env", "common"))
+    rows = []
+    for m in models:
+        cls = sorted(memberships.get(m["model_id"], set()))
+        rows.append({**m, "classes": cls, "year": m["release_date"].year if m["release_date"] else None})
+    orgs = sorted({m["organization"] for m in models})
+    text = env.get_template("models.html.j2").render(
+        **common, root="", rows=rows, orgs=orgs, classes=sorted(classes), years=sorted({r["year"] for r in rows if r["year"]})
+    )
+    return [_put(_CTX["staging"], "models.html", text)]
+
+
+def _in_workers(jobs: list[tuple]) -> list:
+    """Run (fn, items) jobs, each fn over chunks of its items, in one pool of forked worker processes
+    (forked once, so each worker starts the chart renderer at most once) when there is more than one
+    core and enough work; results of all jobs, in order."""
+    import gc
+
     workers = int(os.environ.get("MODEL_ATLAS_SITE_WORKERS") or min(os.cpu_count() or 1, 8))
-    if workers < 2 or len(items) < 64 or "fork" not in multiprocessing.get_all_start_methods():
-        return fn(items)
-    size = max(16, len(items) // (workers * 4))
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        return [item for part in pool.map(fn, chunks) for item in part]
+    total = sum(len(items) for _, items in jobs)
+    # the release's rows are millions of long-lived objects: frozen, the garbage collector stops
+    # rescanning them while pages render (a quarter of the render time at 20,000 models), and forked
+    # workers do not copy the pages that hold them
+    gc.freeze()
+    try:
+        if workers < 2 or total < 64 or "fork" not in multiprocessing.get_all_start_methods():
+            return [r for fn, items in jobs for r in fn(items)]
+        tasks = []
+        for fn, items in jobs:
+            size = max(1, min(64, len(items) // (workers * 4) or 1))
+            tasks += [(fn, items[i : i + size]) for i in range(0, len(items), size)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pending = [pool.apply_async(fn, (chunk,)) for fn, chunk in tasks]
+            return [r for p in pending for r in p.get()]
+    finally:
+        gc.unfreeze()
 
 
 def build_site(release_dir: Path, out_dir: Path) -> dict:
@@ -261,43 +308,45 @@ def build_site(release_dir: Path, out_dir: Path) -> dict:
     fact_fields = [c for c, _ in rel.columns.get("models", []) if c in FACT_ORDER]
 
     env = _env()
+    staging = _staging(out_dir)
+    try:
+        return _build(release_dir, out_dir, staging, locals())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _build(release_dir: Path, out_dir: Path, staging: Path, shared: dict) -> dict:
+    """Render every page into staging (model and class pages by the workers, which write them as they
+    go), then put the directory in place."""
+    rel, t, models, classes, memberships, class_rows, children, levels, env = (
+        shared[k] for k in ("rel", "t", "models", "classes", "memberships", "class_rows", "children", "levels", "env")
+    )
     version = rel.info("version", rel.descriptor.get("version", ""))
     common = {"version": version, "as_of": rel.info("as_of"), "title": "Model Atlas"}
     pages: dict[str, str] = {}
-    files: dict[str, str] = {}
 
     counts = {name: len(rows) for name, rows in t.items() if name not in ("release_info", "confidence_levels")}
     kinds: dict[str, int] = {}
     for m in models:
         kinds[m["kind"]] = kinds.get(m["kind"], 0) + 1
 
-    rows = []
-    for m in models:
-        cls = sorted(memberships.get(m["model_id"], set()))
-        rows.append({**m, "classes": cls, "year": m["release_date"].year if m["release_date"] else None})
-    orgs = sorted({m["organization"] for m in models})
-    pages["models.html"] = env.get_template("models.html.j2").render(
-        **common, root="", rows=rows, orgs=orgs, classes=sorted(classes), years=sorted({r["year"] for r in rows if r["year"]})
-    )
-
     _CTX.clear()
-    _CTX.update({k: v for k, v in locals().items() if k in _SHARED})
-    _CTX["below"] = below_of.__getitem__
+    _CTX.update({k: v for k, v in shared.items() if k in _SHARED})
+    _CTX["common"] = common
+    _CTX["below"] = shared["below_of"].__getitem__
     _CTX["class_chart"] = charts.ClassChart()
-    for path, text in _in_workers(_model_pages, [m for m in models]):
-        pages[path] = text
-    for path, text in _in_workers(_class_pages, list(classes)):
-        (pages if path.endswith(".html") else files)[path] = text
-    # the charts of the home page: rendered after the workers have forked (the chart renderer's threads do not survive a fork)
+    _CTX["staging"] = staging
+    # the charts of the home page are declared here and rendered by a worker: the chart renderer's
+    # threads do not survive a fork, so this process never starts it
     chart_list = [
         charts.params_over_time(models, memberships),
         charts.context_over_time(models),
         charts.open_weights_per_year(models),
         charts.models_per_facet(list(classes.values()), {k: len(v) for k, v in class_rows.items()}),
     ]
-    for c in chart_list:
-        files[f"charts/{c.slug}.svg"] = c.svg()
-        files[f"charts/{c.slug}.csv"] = _csv(c.columns, c.rows)
+    # the one-table models page is the longest single job at scale: it goes first, beside the others
+    written = _in_workers([(_models_table, [None]), (_class_pages, list(classes)), (_home_charts, chart_list), (_model_pages, list(models))])
 
     pages["index.html"] = env.get_template("index.html.j2").render(
         **common, root="", charts=chart_list, counts=counts, kinds=kinds, levels=levels, info=rel.tables["release_info"]
@@ -317,9 +366,13 @@ def build_site(release_dir: Path, out_dir: Path) -> dict:
     )
     pages["404.html"] = env.get_template("notfound.html.j2").render(**common, root="")
 
-    _write(out_dir, pages, files)
-    total = sum(len(v.encode("utf-8")) for v in pages.values()) + sum(len(v.encode("utf-8")) for v in files.values())
-    return {"pages": len(pages), "charts": sum(1 for f in files if f.endswith(".svg")), "bytes": total}
+    written += [_put(staging, name, text) for name, text in pages.items()]
+    _finish(staging, out_dir)
+    return {
+        "pages": sum(1 for name, _ in written if name.endswith(".html")),
+        "charts": sum(1 for name, _ in written if name.endswith(".svg")),
+        "bytes": sum(size for _, size in written),
+    }
 
 
 def _model_page(m: dict) -> tuple[str, str]:
@@ -438,26 +491,22 @@ FACT_ORDER = (
 ARCH_ORDER = ("layers", "hidden_size", "attention_heads", "kv_heads", "vocab_size", "attention_type", "positional_encoding", "experts_total", "experts_active")
 
 
-def _write(out_dir: Path, pages: dict[str, str], files: dict[str, str]) -> None:
-    """Everything into a temporary sibling directory, then one rename: never half a site."""
+def _staging(out_dir: Path) -> Path:
+    """A new temporary sibling of out_dir: the site is written there and renamed into place whole."""
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for rel, text in {**pages, **files}.items():
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        static = Path(__file__).parent / "static"
-        shutil.copytree(static, tmp / "static")
-        (tmp / MARKER).write_text("A static site written by model-atlas site; the command may replace this directory.\n", encoding="utf-8")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+
+
+def _finish(staging: Path, out_dir: Path) -> None:
+    """Add the static files and the marker, then swap staging in for out_dir: never half a site."""
+    out_dir = out_dir.resolve()
+    shutil.copytree(Path(__file__).parent / "static", staging / "static")
+    (staging / MARKER).write_text("A static site written by model-atlas site; the command may replace this directory.\n", encoding="utf-8")
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        out_dir.rename(old)
+        staging.rename(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(out_dir)

@@ -35,14 +35,23 @@ def _altair():
     return alt
 
 
-def _spec(chart, title: str, subtitle: str) -> dict:
-    return chart.properties(title={"text": title, "subtitle": subtitle}, width=640, height=320).to_dict()
+POINTS = "points"  # the name of every chart's dataset
 
 
-def _frame(columns: list[str], rows: list[tuple]):
-    import pandas as pd
+def _spec(chart, title: str, subtitle: str, columns: list[str], rows: list[tuple], **size) -> dict:
+    """The Vega-Lite spec with its rows filled in as a named dataset. Altair sees no rows: it would
+    validate and convert every value (20 s for 20,000 models), and no pandas is imported. The specs
+    are validated by the tests (test_site.py), not on every build."""
+    size = size or {"width": 640, "height": 320}
+    spec = chart.properties(title={"text": title, "subtitle": subtitle}, **size).to_dict(validate=False)
+    spec["datasets"] = {POINTS: [dict(zip(columns, row, strict=True)) for row in rows]}
+    return spec
 
-    return pd.DataFrame.from_records(rows, columns=columns)
+
+def _data():
+    import altair as alt
+
+    return alt.NamedData(POINTS)
 
 
 def params_over_time(models: list[dict], memberships: dict[str, set[str]]) -> Chart:
@@ -57,21 +66,20 @@ def params_over_time(models: list[dict], memberships: dict[str, set[str]]) -> Ch
         if m["params_active"] is not None:
             rows.append((m["model_id"], m["name"], str(m["release_date"]), "active per token", m["params_active"], arch))
     cols = ["model_id", "name", "release_date", "count", "parameters", "architecture"]
-    df = _frame(cols, rows)
     chart = (
-        alt.Chart(df)
+        alt.Chart(_data())
         .mark_point(filled=True, opacity=0.7)
         .encode(
             x=alt.X("release_date:T", title="Release date"),
             y=alt.Y("parameters:Q", scale=alt.Scale(type="log"), title="Parameters (log scale)"),
             color=alt.Color("architecture:N", title="Architecture class"),
             shape=alt.Shape("count:N", title="Count"),
-            tooltip=["name", "release_date", "parameters", "count"],
+            tooltip=["name:N", "release_date:T", "parameters:Q", "count:N"],
         )
     )
     title, sub = "Published parameter counts over time", "Total parameters per model (and active parameters per token for mixture-of-experts models), log scale"
     alt_text = f"Scatter plot of {len(rows)} published parameter counts against release date on a log scale, coloured by architecture class."
-    return Chart("params-over-time", title, sub, alt_text, cols, rows, _spec(chart, title, sub))
+    return Chart("params-over-time", title, sub, alt_text, cols, rows, _spec(chart, title, sub, cols, rows))
 
 
 def context_over_time(models: list[dict]) -> Chart:
@@ -84,17 +92,17 @@ def context_over_time(models: list[dict]) -> Chart:
     ]
     cols = ["model_id", "name", "release_date", "context_length"]
     chart = (
-        alt.Chart(_frame(cols, rows))
+        alt.Chart(_data())
         .mark_point(filled=True, opacity=0.7)
         .encode(
             x=alt.X("release_date:T", title="Release date"),
             y=alt.Y("context_length:Q", scale=alt.Scale(type="log"), title="Context window (tokens, log scale)"),
-            tooltip=["name", "release_date", "context_length"],
+            tooltip=["name:N", "release_date:T", "context_length:Q"],
         )
     )
     title, sub = "Context windows over time", "Maximum tokens a model accepts (input plus output) as published, log scale"
     alt_text = f"Scatter plot of the published context windows of {len(rows)} models against their release dates, on a log scale."
-    return Chart("context-over-time", title, sub, alt_text, cols, rows, _spec(chart, title, sub))
+    return Chart("context-over-time", title, sub, alt_text, cols, rows, _spec(chart, title, sub, cols, rows))
 
 
 def open_weights_per_year(models: list[dict]) -> Chart:
@@ -109,13 +117,13 @@ def open_weights_per_year(models: list[dict]) -> Chart:
     rows = sorted((y, w, n) for (y, w), n in counts.items())
     cols = ["year", "weights", "models"]
     chart = (
-        alt.Chart(_frame(cols, rows))
+        alt.Chart(_data())
         .mark_bar()
         .encode(x=alt.X("year:O", title="Release year"), y=alt.Y("models:Q", title="Models"), color=alt.Color("weights:N", title="Weights"))
     )
     title, sub = "Open and closed weights per year", "Number of models released each year whose weights can or cannot be downloaded"
     alt_text = "Stacked bar chart of models per release year, split into open and closed weights: " + ", ".join(f"{y} {w} {n}" for y, w, n in rows) + "."
-    return Chart("open-weights-per-year", title, sub, alt_text, cols, rows, _spec(chart, title, sub))
+    return Chart("open-weights-per-year", title, sub, alt_text, cols, rows, _spec(chart, title, sub, cols, rows))
 
 
 def models_per_facet(classes: list[dict], members: dict[str, int]) -> Chart:
@@ -124,18 +132,17 @@ def models_per_facet(classes: list[dict], members: dict[str, int]) -> Chart:
     rows = sorted(((c["facet"], c["class_id"], members.get(c["class_id"], 0)) for c in classes), key=lambda r: (r[0], -r[2], r[1]))
     cols = ["facet", "class_id", "models"]
     chart = (
-        alt.Chart(_frame(cols, rows))
+        alt.Chart(_data())
         .mark_bar()
         .encode(
             x=alt.X("models:Q", title="Models (direct members)"),
             y=alt.Y("class_id:N", sort="-x", title=None),
             color=alt.Color("facet:N", title="Facet"),
         )
-        .properties(height=max(320, 12 * len(rows)))
     )
     title, sub = "Models per class, by facet", "Number of models listed directly in each class (derived size bands included)"
     alt_text = f"Horizontal bar chart of the number of models in each of {len(rows)} classes, coloured by taxonomy facet."
-    spec = chart.properties(title={"text": title, "subtitle": sub}, width=640).to_dict()
+    spec = _spec(chart, title, sub, cols, rows, width=640, height=max(320, 12 * len(rows)))
     return Chart("models-per-class", title, sub, alt_text, cols, rows, spec)
 
 
@@ -158,7 +165,9 @@ class ClassChart:
 
         self.name = "members"
         base = alt.Chart(alt.NamedData(self.name)).mark_bar().encode(x=alt.X("year:O", title="Release year"), y=alt.Y("models:Q", title="Models"))
-        spec = base.properties(title={"text": "TITLE", "subtitle": "SUBTITLE"}, width=480, height=200).to_dict()
+        # no title inside the SVG: the page's caption carries it, and each text line costs the renderer
+        # milliseconds per class page
+        spec = base.properties(width=480, height=200).to_dict(validate=False)  # the specs are validated by the tests (test_site.py), not on every build
         self.vega = None
         self.spec = spec
 
@@ -166,7 +175,7 @@ class ClassChart:
         rows = _members_per_year(class_id, members)
         title, sub = f"Members of {class_id} by release year", "Number of member models (including those of subclasses) released each year"
         alt_text = f"Bar chart of the members of {class_id} per release year: " + (", ".join(f"{y}: {n}" for y, n in rows) or "no dated members") + "."
-        spec = {**self.spec, "title": {"text": title, "subtitle": sub}, "datasets": {self.name: [{"year": y, "models": n} for y, n in rows]}}
+        spec = {**self.spec, "datasets": {self.name: [{"year": y, "models": n} for y, n in rows]}}
         return _CompiledChart(f"class-{class_id}", title, sub, alt_text, self.columns, rows, spec, self)
 
 
@@ -183,7 +192,6 @@ class _CompiledChart(Chart):
         if self.owner.vega is None:
             self.owner.vega = vl_convert.vegalite_to_vega({**self.owner.spec, "datasets": {self.owner.name: []}})
         vega = copy.deepcopy(self.owner.vega)
-        vega["title"] = {**vega.get("title", {}), "text": self.title, "subtitle": self.subtitle}
         for d in vega.get("data", []):
             if d.get("name") == self.owner.name:
                 d["values"] = self.spec["datasets"][self.owner.name]
