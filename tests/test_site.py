@@ -318,3 +318,28 @@ def test_every_chart_spec_is_valid_vega_lite():
         assert list(validator.iter_errors(spec)) == [], spec.get("title")
     broken = {**specs[0], "mark": {"type": "not-a-mark"}}
     assert list(validator.iter_errors(broken))
+
+
+def test_download_links_name_the_files_the_release_workflow_attaches(fixture_release, tmp_path):
+    """A GitHub release holds its files flat (the helper's report: links to parquet/... did not
+    resolve). Each link is the base plus the file's own name; the names are unique; and every file of
+    the release is among those release.yml attaches."""
+    import fnmatch
+    import shlex
+
+    base = "https://github.com/example/atlas/releases/download/v1.0.0"
+    proc = run_cli("site", "--release", str(fixture_release), "--out", str(tmp_path / "s"), env={**os.environ, "MODEL_ATLAS_DOWNLOAD_BASE": base})
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "s" / "downloads.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="(' + re.escape(base) + r'/[^"]+)"', page)
+    files = [line.split(None, 1)[1].strip() for line in (fixture_release / "SHA256SUMS").read_text().splitlines()]
+    names = [f.rsplit("/", 1)[-1] for f in files]
+    assert len(set(names)) == len(names)
+    assert {f"{base}/{n}" for n in names} | {f"{base}/model-atlas-1.0.0.tar.gz"} == set(links)
+    # the workflow's upload list, expanded against this release as the shell would
+    workflow = (REPO / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
+    command = re.search(r'gh release create (.*?)\n(?!\s*")', workflow.replace("\\\n", " "), re.S).group(1)
+    args = shlex.split(command.replace("$dir", "DIR"))
+    patterns = [a[len("DIR/") :] for a in args if a.startswith("DIR/")]
+    assert patterns, args
+    assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []

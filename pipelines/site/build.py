@@ -360,7 +360,10 @@ def _build(release_dir: Path, out_dir: Path, staging: Path, shared: dict) -> dic
     artifacts = []
     for name in sorted(rel.checksums):
         path = release_dir / name
-        artifacts.append({"name": name, "bytes": path.stat().st_size if path.is_file() else None, "sha256": rel.checksums[name]})
+        # a GitHub release holds its files flat: parquet/models.parquet is the asset models.parquet
+        artifacts.append(
+            {"name": name, "asset": name.rsplit("/", 1)[-1], "bytes": path.stat().st_size if path.is_file() else None, "sha256": rel.checksums[name]}
+        )
     pages["downloads.html"] = env.get_template("downloads.html.j2").render(
         **common, root="", artifacts=artifacts, base=os.environ.get("MODEL_ATLAS_DOWNLOAD_BASE", "")
     )
