@@ -343,3 +343,44 @@ def test_download_links_name_the_files_the_release_workflow_attaches(fixture_rel
     patterns = [a[len("DIR/") :] for a in args if a.startswith("DIR/")]
     assert patterns, args
     assert [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []
+
+
+@pytest.mark.parametrize(
+    "table, column, value",
+    [
+        ("models", "model_id", "../../../../tmp/atlas-pwn"),
+        ("models", "model_id", "/tmp/atlas-abs"),
+        ("classes", "class_id", "../data/models"),
+        ("models", "model_id", "a.b"),
+        ("model_relations", "target_id", "javascript:alert(1)"),
+        ("models", "family_id", "../x"),
+        ("models", "model_id", None),
+    ],
+)
+def test_a_release_whose_ids_would_leave_the_site_is_refused(table, column, value, fixture_release):
+    """Attack round 5: a forged release that passed verify made site write outside --out through a
+    model or class id. Every id that names a file or a link must be a plain id."""
+    from pipelines.site.build import SiteError, _check_ids, load_release
+
+    rel = load_release(fixture_release)
+    _check_ids(rel)  # the real release passes
+    rows = rel.tables[table]
+    rows[0] = {**rows[0], column: value}
+    with pytest.raises(SiteError, match=r"is not an id a page can be named after"):
+        _check_ids(rel)
+
+
+def test_site_is_readable_by_a_web_server_and_refuses_an_out_dir_with_other_files(fixture_release, tmp_path):
+    out = tmp_path / "www"
+    assert run_cli("site", "--release", str(fixture_release), "--out", str(out)).returncode == 0
+    assert oct(out.stat().st_mode & 0o777) == "0o755"
+    # a planted marker does not make a source directory a site (attack round 5 replaced pipelines/)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / ".model-atlas-site").write_text("x", encoding="utf-8")
+    (src / "code.py").write_text("print(1)\n", encoding="utf-8")
+    proc = run_cli("site", "--release", str(fixture_release), "--out", str(src))
+    assert proc.returncode == 2 and "holds code.py, which a site never writes" in proc.stderr, proc.stderr
+    assert (src / "code.py").read_text(encoding="utf-8") == "print(1)\n"
+    # an earlier site is still replaced
+    assert run_cli("site", "--release", str(fixture_release), "--out", str(out)).returncode == 0

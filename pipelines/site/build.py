@@ -11,6 +11,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -73,7 +74,18 @@ def check_site_out(out: Path, release: Path) -> Path:
             f"--out {out} already exists and is not a site written by model-atlas (no {MARKER} file); "
             "the site replaces its directory whole, so choose a new directory such as site"
         )
+    if target.exists():
+        # a marker can be planted: replace only a directory that holds nothing but what a site writes
+        for path in target.rglob("*"):
+            if path.is_symlink() or (path.is_file() and path.name != MARKER and path.suffix not in SITE_SUFFIXES):
+                raise SiteError(
+                    f"--out {out} holds {path.relative_to(target)}, which a site never writes; the site replaces its directory whole, "
+                    "so choose a new directory such as site"
+                )
     return out
+
+
+SITE_SUFFIXES = frozenset({".html", ".svg", ".csv", ".css", ".js"})
 
 
 @dataclass
@@ -115,7 +127,39 @@ def load_release(release: Path) -> Release:
             ).fetchall()
     finally:
         con.close()
+    _check_ids(rel)
     return rel
+
+
+# every id that becomes part of a file name or a link: the schemas' id pattern (one path segment of
+# lower-case letters, digits and single hyphens, no dot, no slash)
+SAFE_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+PATH_IDS = (("models", "model_id"), ("classes", "class_id"))
+# ids that become links (a forged file need not keep its foreign keys): may be empty
+LINK_IDS = (
+    ("models", "family_id"),
+    ("classes", "parent_class_id"),
+    ("model_classes", "model_id"),
+    ("model_classes", "class_id"),
+    ("model_relations", "model_id"),
+    ("model_relations", "target_id"),
+)
+
+
+def _check_ids(rel: Release) -> None:
+    """Refuse a release whose page ids could leave the site directory (a forged release can be
+    internally consistent, so this does not rely on verify)."""
+    for table, column in PATH_IDS + LINK_IDS:
+        for row in rel.tables.get(table, []):
+            value = row.get(column)
+            if value is None and (table, column) in LINK_IDS:
+                continue
+            if not isinstance(value, str) or len(value) > 80 or not SAFE_ID.fullmatch(value):
+                shown = repr(value)[:80]
+                raise SiteError(
+                    f"{rel.root}: {table}.{column} {shown} is not an id a page can be named after "
+                    "(lower-case letters, digits and single hyphens); the release was not built by model-atlas from valid data"
+                )
 
 
 def _index(rows: list[dict], key: str) -> dict[str, list[dict]]:
@@ -505,6 +549,7 @@ def _finish(staging: Path, out_dir: Path) -> None:
     """Add the static files and the marker, then swap staging in for out_dir: never half a site."""
     out_dir = out_dir.resolve()
     shutil.copytree(Path(__file__).parent / "static", staging / "static")
+    staging.chmod(0o755)  # mkdtemp makes it private; a web server reads the site as another user
     (staging / MARKER).write_text("A static site written by model-atlas site; the command may replace this directory.\n", encoding="utf-8")
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
