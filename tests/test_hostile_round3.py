@@ -269,5 +269,44 @@ def test_json_of_millions_of_tiny_values_is_refused_before_parsing(argv, tmp_pat
     cmd = [cli_path(), *argv, "--root", str(root)] if argv[0] == "ingest" else [cli_path(), *argv]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root if argv[0] != "ingest" else None, timeout=120)
     assert proc.returncode in (1, 2)
-    assert "value separators" in proc.stderr and "the limit is 2,000,000" in proc.stderr, proc.stderr
+    assert "value separators and brackets" in proc.stderr and "the limit is 2,000,000" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS)
+def test_json_of_nested_empty_arrays_is_refused_before_parsing(argv, tmp_path):
+    """Attack round 5: [[[...]]] holds no separator, and 61 MB of it took about 3 GB to parse."""
+    element = "[" * 900 + "]" * 900
+    body = ",".join([element] * 3000)  # 5.4 MB, 2.7 million brackets, 3,000 separators
+    path = tmp_path / "nested.json"
+    path.write_text(('{"x": [' + body + "]}") + ("\n" if argv[0] == "ingest" else ""), encoding="utf-8")
+    proc = _run_input_command(argv, path, tmp_path)
+    assert proc.returncode in (1, 2)
+    assert "value separators and brackets" in proc.stderr, proc.stderr
+
+
+def test_an_ingest_update_with_a_conflict_writes_no_review_and_unknown_keys_are_refused(tmp_path):
+    """Attack round 5: a conflicting update still wrote a 'confirmed' review; unknown keys passed silently."""
+    root = _pkg(tmp_path)
+    reviews = (root / "data" / "reviews.csv").read_text(encoding="utf-8")
+    rec = tmp_path / "u.jsonl"
+    rec.write_text(json.dumps({"model_id": "dense-7b", "update": True, "name": "Evil"}) + "\n", encoding="utf-8")
+    proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
+    assert proc.returncode == 1 and "conflict (not changed)" in proc.stdout and "no review written for dense-7b" in proc.stdout
+    assert (root / "data" / "reviews.csv").read_text(encoding="utf-8") == reviews
+    rec.write_text(json.dumps({"model_id": "dense-7b", "update": True, "contxt_length": 5, "zzz": "=cmd"}) + "\n", encoding="utf-8")
+    proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
+    assert proc.returncode == 1 and "unknown key(s) 'contxt_length', 'zzz'" in proc.stderr, proc.stderr
+    assert (root / "data" / "reviews.csv").read_text(encoding="utf-8") == reviews
+
+
+@pytest.mark.parametrize("value", ["١٢٣", " 5 ", "5 ", "+", ""])
+def test_ingest_refuses_a_count_string_that_is_not_plain_digits(value, tmp_path):
+    root = _pkg(tmp_path)
+    rec = tmp_path / "r.jsonl"
+    rec.write_text(json.dumps({"model_id": "dense-7b", "update": True, "max_output_tokens": value}) + "\n", encoding="utf-8")
+    proc = run_cli("ingest", str(rec), "--root", str(root), "--reviewer", "model-atlas-curators")
+    if value == "":
+        assert proc.returncode in (0, 1)  # an empty value states nothing
+    else:
+        assert proc.returncode == 1 and "64-bit integer column" in proc.stderr, proc.stderr

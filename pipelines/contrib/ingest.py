@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -140,13 +141,15 @@ def _int64(value) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | str):
         return False
     if isinstance(value, str):
-        text = value.strip()
-        if not text.lstrip("+-").isdigit() or len(text) > 20:
+        if not re.fullmatch(r"[+-]?[0-9]{1,19}", value):  # ASCII digits only, no spaces: written as given
             return False
-        value = int(text)
+        value = int(value)
     return -(2**63) <= value < 2**63
 
 
+EXTRA_KEYS = frozenset(
+    {"update", "architecture", "classes", "relations", "citations", "unpublished", "unverified", "not-applicable", "confidence", "note", "__where"}
+)
 IDENTITY_FIELDS = ("name", "organization", "kind", "family_id")
 
 
@@ -173,6 +176,7 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
     model_facts = _fact_fields(pkg, "models")
     arch_fields = [f for f in pkg.table("architectures").field_names if f != "model_id"]
     review_ids = {r["review_id"] for r in t.rows["reviews"]}
+    record_keys = set(pkg.table("models").field_names) | EXTRA_KEYS
     for rec in records:
         where = rec.get("__where", "")
         mid = rec.get("model_id")
@@ -201,6 +205,12 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
                 if f.type == "integer" and v is not None and not _int64(v):
                     shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
                     raise IngestError(f"{where}: {f.name} is {shown}, not a whole number a 64-bit integer column holds")
+        unknown = sorted(k for k in rec if k not in record_keys)
+        if unknown:
+            raise IngestError(
+                f"{where}: unknown key(s) {', '.join(repr(k)[:40] for k in unknown[:5])}; a record holds model fields and {', '.join(sorted(EXTRA_KEYS))}"
+            )
+        conflicts_before = len(report.conflicts)
         current = t.find("models", mid)
         if rec.get("update"):
             if current is None:
@@ -276,6 +286,10 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
                 if row is not None and (fname == "*" or row.get(fname)):
                     continue  # stated after all
                 t.add("fact_gaps", {"table_name": table, "row_id": mid, "field": fname, "reason": reason, "note": ""})
+        if len(report.conflicts) > conflicts_before:
+            # a record that disagrees with the data was not confirmed: no review until a person settles it
+            report.skipped.append(f"{where}: no review written for {mid}, which has conflicts to settle")
+            continue
         review_id = f"rev-{mid}-{today.isoformat()}"
         n = 2
         while review_id in review_ids:

@@ -37,10 +37,13 @@ MAX_JSON_SEPARATORS = 2_000_000
 
 
 def json_size_problem(text: str) -> str | None:
-    """Why text holds too many JSON values to parse safely, or None (counts , and : wherever they are)."""
-    n = text.count(",") + text.count(":")
+    """Why text holds too many JSON values to parse safely, or None. Counts , : [ and { wherever
+    they are (inside strings too, which only errs on the safe side): every value but the first of a
+    container follows a separator, and every container opens with a bracket, so nested empty arrays
+    count as much as a long flat list."""
+    n = text.count(",") + text.count(":") + text.count("[") + text.count("{")
     if n > MAX_JSON_SEPARATORS:
-        return f"it holds {n:,} value separators (, and :); the limit is {MAX_JSON_SEPARATORS:,}, which bounds the memory a parse can take"
+        return f"it holds {n:,} value separators and brackets (, : [ {{); the limit is {MAX_JSON_SEPARATORS:,}, which bounds the memory a parse can take"
     return None
 
 
