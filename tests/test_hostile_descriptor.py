@@ -81,6 +81,12 @@ CASES = [
         ("schemas/models.json", "/fields/0/constraints/pattern", "invalid-pattern"),
     ),
     (
+        "regex-posix-class",
+        "schemas/models.json",
+        lambda s: _set(s["fields"][0]["constraints"], "pattern", "[[:alpha:]]+"),
+        ("schemas/models.json", "/fields/0/constraints/pattern", "invalid-pattern"),
+    ),
+    (
         "regex-re2-refuses",
         "schemas/models.json",
         lambda s: _set(s["fields"][0]["constraints"], "pattern", "^(?=a)[a-z]+$"),

@@ -339,10 +339,27 @@ def _prime_patterns(patterns: list[str]) -> None:
     _RE2_ACCEPTS.update(todo)
 
 
-def pattern_problem(pattern: str) -> str | None:
-    """Why a schema pattern cannot be used, or None. It must compile in Python and in DuckDB's RE2."""
+def _re_parse(pattern: str) -> None:
     try:
-        re.compile(pattern)
+        from re import _parser as parser  # Python 3.11+
+    except ImportError:  # pragma: no cover
+        import sre_parse as parser
+    parser.parse(pattern)
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a schema pattern cannot be used, or None. It must compile in Python and in DuckDB's RE2,
+    and hold no construct the two read differently (Python warns of those: a POSIX class such as
+    [[:alpha:]] is a class in RE2 and a set followed by a literal ] in Python)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            _re_parse(pattern)  # the parser itself: re.compile's cache would hide the warning the second time
+            re.compile(pattern)
+    except FutureWarning as exc:
+        return f"the pattern means different things to Python and to DuckDB's RE2 ({_short(str(exc), 80)}); write it without POSIX classes or nested sets"
     except (re.error, RecursionError, OverflowError) as exc:
         return f"the pattern is not a valid regular expression: {_short(str(exc), 120)}"
     import duckdb
