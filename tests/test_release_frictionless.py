@@ -221,7 +221,42 @@ def _flip_byte(rel: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _in_duckdb(sql: str):
+    def tamper(rel: Path) -> None:
+        import duckdb
+
+        con = duckdb.connect(str(rel / "model-atlas.duckdb"))
+        con.execute(sql)
+        con.close()
+
+    return tamper
+
+
 FORGERIES = {
+    # attack round 5: the site and query read the DuckDB file, which verify only counted
+    "duckdb-row-changed": (
+        _in_duckdb("UPDATE models SET name = '=HYPERLINK(\"https://evil.example\")' WHERE model_id = 'dense-7b'"),
+        True,
+        "model-atlas.duckdb: 2 row(s) of its table models and of parquet/models.parquet differ",
+    ),
+    "duckdb-view-replaced": (
+        _in_duckdb("CREATE OR REPLACE VIEW model_overview AS SELECT * FROM models WHERE false"),
+        True,
+        "model-atlas.duckdb: the view model_overview does not have the columns model-atlas defines it with",
+    ),
+    "duckdb-view-filtered": (
+        _in_duckdb(
+            "CREATE OR REPLACE VIEW fact_citations AS SELECT * FROM (SELECT c.table_name, c.row_id, c.field, c.source_id, c.locator, s.url, s.title, s.tier "
+            "FROM citations c JOIN sources s USING (source_id)) WHERE false"
+        ),
+        True,
+        "model-atlas.duckdb: the view fact_citations",
+    ),
+    "duckdb-view-dropped": (
+        _in_duckdb("DROP VIEW fact_timeline"),
+        True,
+        "model-atlas.duckdb: its views differ from the release views (missing: ['fact_timeline']",
+    ),
     # name: (tamper, regenerate SHA256SUMS afterwards, the problem verify must name)
     "tampered-csv": (_flip_byte, False, "csv/models.csv: sha256 does not match SHA256SUMS"),
     "tampered-csv-resummed": (_flip_byte, True, "csv/models.csv: sha256 differs from datapackage.json /resources/{i}/hash"),

@@ -643,16 +643,50 @@ def _verify_database(release: Path, tables: dict[str, list[tuple[str, str]]]) ->
             except duckdb.Error as exc:
                 problems.append(f"{csv_path(name)}: cannot be compared with {parquet_path(name)} ({str(exc).splitlines()[0][:160]})")
                 continue
-            if not in_db == in_parquet == counts[name]:
-                problems.append(f"{name}: {in_db} rows in the DuckDB file, {in_parquet} in {parquet_path(name)}, {counts[name]} in release_info")
             if in_csv != in_parquet or differ:
                 problems.append(
                     f"{csv_path(name)}: {in_csv} rows, {differ} of them (with those of the Parquet file) not in {parquet_path(name)}, which has {in_parquet}"
                 )
+            if not in_db == in_parquet == counts[name]:
+                problems.append(f"{name}: {in_db} rows in the DuckDB file, {in_parquet} in {parquet_path(name)}, {counts[name]} in release_info")
+                continue
+            # the DuckDB table holds the very rows of the Parquet file (the site and query read the database)
+            source = f"read_parquet({lit(str(parquet))})"
+            in_both = con.execute(
+                f"SELECT (SELECT count(*) FROM (FROM {q(name)} EXCEPT ALL FROM {source})) + (SELECT count(*) FROM (FROM {source} EXCEPT ALL FROM {q(name)}))"
+            ).fetchone()[0]
+            if in_both:
+                problems.append(f"{DUCKDB_FILE}: {in_both} row(s) of its table {name} and of {parquet_path(name)} differ")
+        problems += _view_problems(con)
     except (duckdb.Error, ValueError, TypeError) as exc:
         problems.append(f"{DUCKDB_FILE}: cannot be read ({str(exc).splitlines()[0][:120]})")
     finally:
         con.close()
+    return problems
+
+
+def _view_problems(con) -> list[str]:
+    """The release's views are exactly those this version of model-atlas writes, and each gives the
+    rows its definition gives over the release's tables. (DuckDB stores a view's text normalised, and
+    differently depending on how the file was written, so the text cannot be compared; the rows can.)"""
+    db = con.execute("SELECT current_database()").fetchone()[0]
+    got = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()").fetchall()}
+    if got != set(VIEWS):
+        return [f"{DUCKDB_FILE}: its views differ from the release views (missing: {sorted(set(VIEWS) - got)}; unknown: {sorted(got - set(VIEWS))[:5]})"]
+    problems = []
+    for view, (_, sql) in VIEWS.items():  # temporary views with the same names: later views read these
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {q(view)} AS {sql}")
+    for view in VIEWS:
+        shipped, expected = f"{q(db)}.main.{q(view)}", f"temp.main.{q(view)}"
+        columns = [con.execute(f"SELECT * FROM {v} LIMIT 0").description for v in (shipped, expected)]
+        if [(c[0], str(c[1])) for c in columns[0]] != [(c[0], str(c[1])) for c in columns[1]]:
+            problems.append(f"{DUCKDB_FILE}: the view {view} does not have the columns model-atlas defines it with")
+            continue
+        differ = con.execute(
+            f"SELECT (SELECT count(*) FROM (FROM {shipped} EXCEPT ALL FROM {expected})) + (SELECT count(*) FROM (FROM {expected} EXCEPT ALL FROM {shipped}))"
+        ).fetchone()[0]
+        if differ:
+            problems.append(f"{DUCKDB_FILE}: the view {view} does not give the rows model-atlas defines it to give ({differ} differ)")
     return problems
 
 
