@@ -268,6 +268,13 @@ REFUSED = {
     "bell": "\u0007",
     "escape": "\u001b",
     "delete": "\u007f",
+    # attack round 5: invisible although not in a refused category
+    "Hangul filler": "\u3164",
+    "combining grapheme joiner": "\u034f",
+    "variation selector 16": "\ufe0f",
+    "variation selector 17": "\U000e0100",
+    "Khmer vowel inherent": "\u17b4",
+    "blank Braille pattern": "\u2800",
 }
 
 
@@ -757,3 +764,12 @@ def test_stale_markdown_carries_no_html(tmp_path):
     proc = run_cli("stale", "--root", str(root), "--as-of", "2099-01-01", "--format", "markdown")
     assert proc.returncode == 0, proc.stderr
     assert "<img" not in proc.stdout and "&lt;img" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["\u200d", "\u200c\u200d", " \u200d"])
+def test_a_cell_of_nothing_but_joiners_is_refused(tmp_path, value):
+    """Attack round 5: a required name of only a zero-width joiner looked blank and passed."""
+    root = valid_package(tmp_path)
+    replace_cell(root / C, '"Any model built from layers of learned weights."', f'"{value}"')
+    code, got = findings(root)
+    assert code == 1 and (C, 3, "summary", "control-char") in got, got

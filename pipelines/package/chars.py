@@ -6,6 +6,9 @@ characters: bidirectional marks and overrides, zero-width space, the Arabic lett
 characters, soft hyphen, BOM), Cs (surrogates), Co (private use), Cn (unassigned), Zl and Zp (line and
 paragraph separators).
 
+Also refused: the invisible letters, marks and symbols listed in INVISIBLE (fillers, variation
+selectors, the blank Braille pattern), and the joiners below when a cell holds nothing else visible.
+
 Allowed although their category is refused (the allow-list):
 - U+0009 TAB inside a cell (never first: that is the formula rule; never last: that is whitespace);
 - U+200C ZERO WIDTH NON-JOINER and U+200D ZERO WIDTH JOINER, which Persian, Indic scripts and emoji
@@ -23,16 +26,33 @@ _WS = r"[\t-\r\x{1C}-\x{20}\x{85}\p{Z}]"
 EDGE_WHITESPACE_RE2 = f"^{_WS}|{_WS}$"
 
 
+# invisible although their category is a letter, mark or symbol: Unicode's default-ignorable code
+# points outside the refused categories (combining grapheme joiner, Hangul and Khmer fillers,
+# Mongolian free variation selectors, variation selectors) and the blank Braille pattern. A name made
+# of them looks empty or hides a difference from a reviewer (attack round 5)
+INVISIBLE = frozenset(
+    [chr(c) for c in (0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0)]
+    + [chr(c) for c in range(0x180B, 0x1810)]
+    + [chr(c) for c in range(0xFE00, 0xFE10)]
+    + [chr(c) for c in range(0xE0100, 0xE01F0)]
+)
+
+
 def refused(ch: str) -> bool:
-    return ch not in ALLOWED and unicodedata.category(ch) in REFUSED_CATEGORIES
+    return ch in INVISIBLE or (ch not in ALLOWED and unicodedata.category(ch) in REFUSED_CATEGORIES)
 
 
 def refused_chars(text: str) -> list[str]:
-    """The refused characters in text, as U+XXXX codes, in order of first appearance."""
+    """The refused characters in text, as U+XXXX codes, in order of first appearance. The joiners of
+    the allow-list are refused too when the text holds nothing visible besides them and whitespace."""
     seen: dict[str, None] = {}
     for ch in text:
         if refused(ch):
             seen.setdefault(f"U+{ord(ch):04X}", None)
+    if not seen and text and not text.replace("\u200c", "").replace("\u200d", "").strip():
+        for ch in text:
+            if ch in "\u200c\u200d":
+                seen.setdefault(f"U+{ord(ch):04X}", None)
     return list(seen)
 
 
