@@ -252,6 +252,16 @@ FORGERIES = {
         True,
         "model-atlas.duckdb: the view fact_citations",
     ),
+    "csv-blank-line": (
+        lambda rel: _rewrite_csv(rel, "models", lambda t: t + "\n"),
+        True,
+        "csv/models.csv: holds a blank line; a release's CSV files hold one row a line",
+    ),
+    "csv-no-final-newline": (
+        lambda rel: _rewrite_csv(rel, "models", lambda t: t.rstrip("\n")),
+        True,
+        "csv/models.csv: does not end with a newline; a release's CSV files hold one row a line",
+    ),
     "duckdb-view-dropped": (
         _in_duckdb("DROP VIEW fact_timeline"),
         True,

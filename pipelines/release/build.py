@@ -29,6 +29,7 @@ from pipelines.release.renditions import (
     PARQUET_DIR,
     PARQUET_MEDIATYPE,
     csv_header,
+    csv_layout_problem,
     csv_parquet_differences,
     csv_path,
     parquet_path,
@@ -635,6 +636,10 @@ def _verify_database(release: Path, tables: dict[str, list[tuple[str, str]]]) ->
         for name, fields in tables.items():
             rendition, parquet = (release / csv_path(name)).resolve(), (release / parquet_path(name)).resolve()
             in_db = con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
+            layout = csv_layout_problem(rendition)
+            if layout:
+                problems.append(f"{csv_path(name)}: {layout}; a release's CSV files hold one row a line")
+                continue
             if csv_header(rendition) != [n for n, _ in fields]:
                 problems.append(f"{csv_path(name)}: its header is not the column names of datapackage.json's schema for {name}")
                 continue

@@ -71,6 +71,21 @@ def csv_header(path: Path, limit: int = 1 << 16) -> list[str] | None:
         return None
 
 
+def csv_layout_problem(path: Path) -> str | None:
+    """What a standard reader would take for an extra or missing row: a blank line (frictionless calls
+    it a blank row) or a last line without its newline. Read in blocks; a quoted cell never holds a
+    blank line because a release's cells hold no line breaks."""
+    previous = b"\n"
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            if b"\n\n" in previous[-1:] + block or block.startswith(b"\n") and previous.endswith(b"\n"):
+                return "holds a blank line"
+            previous = block
+    if not previous.endswith(b"\n"):
+        return "does not end with a newline"
+    return None
+
+
 def csv_parquet_differences(con, fields: list[tuple[str, str]], csv_file: Path, parquet_file: Path) -> tuple[int, int, int]:
     """(rows in the CSV, rows in the Parquet file, rows in one and not the other, counted with duplicates) for a
     table whose release columns are fields ((name, Table Schema type) in order).
