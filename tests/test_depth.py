@@ -236,3 +236,26 @@ def test_citation_file_is_valid_cff():
 
     cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
     assert cff["cff-version"] == "1.2.0" and cff["type"] == "dataset" and cff["title"] and cff["authors"]
+
+
+def test_an_update_that_states_a_fact_removes_its_gap_row(tmp_path):
+    """Filling a fact documented as a gap left the gap row behind, which validate then refused
+    (gap-but-stated): ingest and validate must agree."""
+    (tmp_path / "pkg").mkdir()
+    root = valid_package(tmp_path / "pkg")
+    gap = {"model_id": "dense-7b", "update": True, "unverified": ["max_output_tokens"], "note": "Could not reach the card."}
+    proc = run_cli("ingest", str(_write_jsonl(tmp_path / "a.jsonl", gap)), "--root", str(root), "--reviewer", "model-atlas-curators", "--date", "2026-11-20")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "models,dense-7b,max_output_tokens,unverified," in (root / "data/fact_gaps.csv").read_text(encoding="utf-8")
+    fill = {
+        "model_id": "dense-7b",
+        "update": True,
+        "max_output_tokens": 2048,
+        "citations": {"max_output_tokens": {"source_id": "example-paper", "locator": "Table 1"}},
+    }
+    proc = run_cli("ingest", str(_write_jsonl(tmp_path / "b.jsonl", fill)), "--root", str(root), "--reviewer", "model-atlas-curators", "--date", "2026-11-21")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "dense-7b,max_output_tokens" not in (root / "data/fact_gaps.csv").read_text(encoding="utf-8")
+    assert run_cli("fmt", "--root", str(root)).returncode == 0
+    check = run_cli("validate", "--root", str(root), "--as-of", AS_OF)
+    assert check.returncode == 0, check.stdout

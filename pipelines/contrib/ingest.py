@@ -117,6 +117,14 @@ class Tables:
         self.added[name] = self.added.get(name, 0) + 1
         return True
 
+    def drop_gaps(self, table: str, row_id: str, fields: tuple[str, ...]) -> None:
+        """Remove the fact_gaps rows a newly stated fact makes wrong (validate's gap-but-stated rule)."""
+        gone = [r for r in self.rows["fact_gaps"] if r["table_name"] == table and r["row_id"] == row_id and r["field"] in fields]
+        if gone:
+            self.rows["fact_gaps"] = [r for r in self.rows["fact_gaps"] if r not in gone]
+            self.keys["fact_gaps"] -= {self.key("fact_gaps", r) for r in gone}
+            self.added["fact_gaps"] = self.added.get("fact_gaps", 0)  # mark the table for rewriting
+
     def find(self, name: str, key: str) -> dict | None:
         for r in self.rows[name]:
             if self.key(name, r) == (key,):
@@ -224,6 +232,7 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
                     current[f] = value
                     filled.append(f)
                     t.added["models"] = t.added.get("models", 0)  # mark the table for rewriting
+                    t.drop_gaps("models", mid, (f,))
                 elif current[f] != value:
                     report.conflicts.append(f"{where}: {mid}.{f} is {current[f]!r}, the record says {value!r}")
             for f in IDENTITY_FIELDS:  # an update never renames or moves a model; a different value is a conflict to look at
@@ -241,11 +250,13 @@ def ingest(pkg: Package, records: list[dict], sources: list[dict], reviewer: str
             existing = t.find("architectures", mid)
             if existing is None:
                 t.add("architectures", {"model_id": mid, **arch})
+                t.drop_gaps("architectures", mid, ("*", *arch))
             else:
                 for k, v in arch.items():
                     if not existing.get(k):
                         existing[k] = _cell(v)
                         t.added["architectures"] = t.added.get("architectures", 0)
+                        t.drop_gaps("architectures", mid, (k,))
                     elif existing[k] != _cell(v):
                         report.conflicts.append(f"{where}: architecture of {mid}.{k} is {existing[k]!r}, the record says {v!r}")
         for cls in rec.get("classes") or []:
