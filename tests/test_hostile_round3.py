@@ -310,3 +310,16 @@ def test_ingest_refuses_a_count_string_that_is_not_plain_digits(value, tmp_path)
         assert proc.returncode in (0, 1)  # an empty value states nothing
     else:
         assert proc.returncode == 1 and "64-bit integer column" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("argv", INPUT_COMMANDS[:2])
+@pytest.mark.parametrize(
+    "text, says",
+    [('{"a-b": {"x": 1}, "a-b": {"x": 2}}', "appears twice in one object"), ('{"a-b": {"context_length": NaN}}', "NaN is not a JSON number")],
+)
+def test_json_with_a_repeated_key_or_nan_is_refused(argv, text, says, tmp_path):
+    """Attack round 5: crosscheck silently kept one of two entries under one key and counted NaN as a fact."""
+    path = tmp_path / "in.json"
+    path.write_text(text, encoding="utf-8")
+    proc = _run_input_command(argv, path, tmp_path)
+    assert proc.returncode in (1, 2) and says in proc.stderr, proc.stderr

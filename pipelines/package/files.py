@@ -58,11 +58,22 @@ def parse_json_input(path: Path, text: str, what: str, fix: str):
     problem = json_size_problem(text)
     if problem:
         raise JSONInputError(f"{path}: {problem}\n\nfix: {fix}")
+
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise ValueError(f"the key {twice[:60]!r} appears twice in one object, and a reader would keep only one of its values")
+        return dict(pairs)
+
+    def no_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         raise JSONInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: {fix}") from None
     except RecursionError:
         raise JSONInputError(f"{path}: the JSON nests too deeply to be {what}\n\nfix: {fix}") from None
-    except ValueError as exc:  # a number too long for Python to convert
+    except ValueError as exc:  # a number too long for Python to convert, a repeated key, NaN
         raise JSONInputError(f"{path}: {exc}\n\nfix: {fix}") from None
