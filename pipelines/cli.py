@@ -669,7 +669,15 @@ def _silence_stdout() -> None:
 
 def run() -> None:
     """The console script. A reader that closes the pipe early (model-atlas validate | head -1) ends the
-    command quietly with the SIGPIPE exit status, like any Unix tool, for every command."""
+    command quietly with the SIGPIPE exit status, like any Unix tool, for every command. SIGTERM ends
+    it through Python's exit path, so a build or site removes its staging directory as on Ctrl-C."""
+    import signal
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signal.SIGTERM)
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, terminated)
     try:
         code = main()
         sys.stdout.flush()  # output still buffered is written here, where a closed pipe can be caught
