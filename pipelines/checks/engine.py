@@ -587,12 +587,11 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
         # refused characters: a row whose cells (joined by a space) hold anything but tab and printable
         # ASCII goes to Python, which applies the exact rule (pipelines/package/chars.py). RE2 takes
         # several milliseconds to compile a Unicode-category class, per use and per query, so the
-        # prefilter stays ASCII; edge whitespace and formulas need each cell's ends
+        # prefilter stays ASCII. Formulas and edge whitespace need each cell's ends; in a row that passes
+        # the prefilter the only characters str.strip() removes are space and tab, so no regex is needed
         joined = f"regexp_matches(concat_ws(' ', {', '.join(q(c) for c in every)}), {lit(NOT_PLAIN_ASCII)})"
         suspect = " OR ".join(
-            [joined]
-            + [f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields]
-            + [f"regexp_matches({q(c)}, {lit(chars.EDGE_WHITESPACE_RE2)})" for c in every]
+            [joined] + [f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields] + [f"{q(c)} <> trim({q(c)}, ' ' || chr(9))" for c in every]
         )
         longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
         total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)

@@ -21,9 +21,6 @@ import unicodedata
 
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 ALLOWED = frozenset({"\t", "\u200c", "\u200d"})
-# what str.strip() removes (Python's whitespace), for a cheap RE2 prefilter at either end of a cell
-_WS = r"[\t-\r\x{1C}-\x{20}\x{85}\p{Z}]"
-EDGE_WHITESPACE_RE2 = f"^{_WS}|{_WS}$"
 
 
 # invisible although their category is a letter, mark or symbol: Unicode's default-ignorable code
