@@ -524,7 +524,7 @@ FORMULA_RE = re.compile(r"^[=+\-@\t\r]")
 SCHEME_RE = re.compile(r"^\s*(?:javascript|data|file|vbscript):", re.I)
 CREDENTIALS_RE = re.compile(r"^https?://[^/?#]*@", re.I)
 # one RE2 pattern that every suspicious free-text cell matches (the exact rules are applied in Python to those few)
-NOT_PLAIN_ASCII = r"[^\t -~]"
+ROW_PREFILTER = r"[^\t -~\n]|^[ \t]|[ \t]$|[ \t]\n|\n[ \t]"
 SUSPECT_RE = r"^[=+\-@\t\r]|^\s*(?i:javascript|data|file|vbscript):|^(?i:https?)://[^/?#]*@"
 
 
@@ -584,15 +584,15 @@ def check_safety(con, pkg: Package, loaded: dict[str, LoadedTable]) -> list[Find
             continue
         # one scan: rows with any suspicious cell, any cell over the limit, or too long in all
         every = [f.name for f in lt.table.fields]
-        # refused characters: a row whose cells (joined by a space) hold anything but tab and printable
-        # ASCII goes to Python, which applies the exact rule (pipelines/package/chars.py). RE2 takes
-        # several milliseconds to compile a Unicode-category class, per use and per query, so the
-        # prefilter stays ASCII. Formulas and edge whitespace need each cell's ends; in a row that passes
-        # the prefilter the only characters str.strip() removes are space and tab, so no regex is needed
-        joined = f"regexp_matches(concat_ws(' ', {', '.join(q(c) for c in every)}), {lit(NOT_PLAIN_ASCII)})"
-        suspect = " OR ".join(
-            [joined] + [f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields] + [f"{q(c)} <> trim({q(c)}, ' ' || chr(9))" for c in every]
-        )
+        # refused characters: a row whose cells hold anything but tab and printable ASCII goes to Python,
+        # which applies the exact rule (pipelines/package/chars.py). RE2 takes several milliseconds to
+        # compile a Unicode-category class, per use and per query, so the prefilter stays ASCII. The
+        # cells are joined by a line feed, so the same regex finds edge whitespace: in a row of plain
+        # ASCII the only characters str.strip() removes are space and tab, at the start or end of the
+        # text or next to a line feed. (A line feed inside a cell only sends its row to Python for
+        # nothing; embedded-newline reports it.) Formulas need each free cell's start.
+        joined = f"regexp_matches(concat_ws(chr(10), {', '.join(q(c) for c in every)}), {lit(ROW_PREFILTER)})"
+        suspect = " OR ".join([joined] + [f"regexp_matches({q(c)}, {lit(SUSPECT_RE)})" for c in fields])
         longest = " OR ".join(f"strlen({q(c)}) > {cell_chars}" for c in every)
         total = " + ".join(f"coalesce(strlen({q(c)}), 0)" for c in every)
         cursor = con.execute(
