@@ -3,6 +3,11 @@
 import ast
 from pathlib import Path
 
+import pytest
+
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ["package", "checks", "release", "contrib", "site"]
 

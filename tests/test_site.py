@@ -19,6 +19,9 @@ from urllib.parse import urlparse
 import pytest
 from conftest import AS_OF, REPO, run_cli, valid_package
 
+# every package here is built from tests/fixtures: no test reads the checkout's data/ (see tests/test_whole_suite.py)
+pytestmark = pytest.mark.fixtures_only
+
 BROWSER = os.environ.get("MODEL_ATLAS_BROWSER") or shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(os.environ.get("MODEL_ATLAS_SCREENSHOTS", REPO / "build" / "screenshots"))
 
