@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.package.files import JSONInputError, parse_json_input, read_text_limited
+from pipelines.package.files import INT64_MAX, JSONInputError, parse_json_input, read_text_limited
 
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ID_MAX = 64
@@ -124,9 +124,6 @@ def _lookup(scopes: list[tuple[str, dict]], keys: tuple[str, ...]) -> tuple[str,
             if key in obj and obj[key] is not None:
                 return prefix + key, obj[key]
     return None
-
-
-INT64_MAX = 2**63 - 1  # the largest value an integer column of the release holds
 
 
 def _count(scopes, keys, notes: list[str]) -> tuple[str, int] | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipelines.contrib.fmt import canonical_text, read_rows, write_files_atomic
 from pipelines.package.descriptor import Package
-from pipelines.package.files import json_size_problem, read_text_limited
+from pipelines.package.files import INT64_MAX, INT64_MIN, json_size_problem, read_text_limited
 
 ARCH_PREFIX = "architecture."
 SKIPPED_CLASS_PREFIX = "scale-"  # size bands are derived by the release, never written
@@ -152,7 +152,7 @@ def _int64(value) -> bool:
         if not re.fullmatch(r"[+-]?[0-9]{1,19}", value):  # ASCII digits only, no spaces: written as given
             return False
         value = int(value)
-    return -(2**63) <= value < 2**63
+    return INT64_MIN <= value <= INT64_MAX
 
 
 EXTRA_KEYS = frozenset(

@@ -47,6 +47,26 @@ def json_size_problem(text: str) -> str | None:
     return None
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what an integer column of the release holds (BIGINT)
+
+
+def no_duplicate_keys(pairs):
+    """json.loads object_pairs_hook: a key repeated in one object is an error (a reader would keep one value)."""
+    import json
+
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        shown = json.dumps(dup)
+        raise ValueError(f"the key {shown if len(shown) <= 60 else shown[:60] + '...'} appears twice in one object")
+    return dict(pairs)
+
+
+def no_json_constant(name: str):
+    """json.loads parse_constant: NaN and Infinity are not JSON numbers."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 class JSONInputError(ValueError):
     """Text that is not JSON, or nests too deeply; the message names the file, position and fix."""
 
@@ -59,18 +79,8 @@ def parse_json_input(path: Path, text: str, what: str, fix: str):
     if problem:
         raise JSONInputError(f"{path}: {problem}\n\nfix: {fix}")
 
-    def no_duplicates(pairs):
-        keys = [k for k, _ in pairs]
-        if len(set(keys)) != len(keys):
-            twice = next(k for k in keys if keys.count(k) > 1)
-            raise ValueError(f"the key {twice[:60]!r} appears twice in one object, and a reader would keep only one of its values")
-        return dict(pairs)
-
-    def no_constant(name):
-        raise ValueError(f"{name} is not a JSON number")
-
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constant)
+        return json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_json_constant)
     except json.JSONDecodeError as exc:
         raise JSONInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: {fix}") from None
     except RecursionError:

@@ -11,6 +11,7 @@ import re
 from functools import cache
 from pathlib import Path
 
+from pipelines.package.files import no_duplicate_keys, no_json_constant
 from pipelines.package.findings import Finding
 
 PROFILES = Path(__file__).resolve().parents[2] / "schemas" / "profiles"
@@ -53,18 +54,6 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _no_duplicates(pairs):
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise ValueError(f"the key {_short(json.dumps(dup), 60)} appears twice in one object")
-    return dict(pairs)
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _depth(value) -> int:
     """Nesting depth, without recursion."""
     deepest, stack = 0, [(value, 1)]
@@ -92,7 +81,7 @@ def read_json(path: Path, file: str) -> tuple[object, list[Finding]]:
     except OSError as exc:
         return None, [Finding(file, 0, "", "descriptor-json", f"cannot read the file: {exc.strerror or exc}")]
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        value = json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_json_constant)
     except json.JSONDecodeError as exc:
         return None, [Finding(file, exc.lineno, "", "descriptor-json", f"invalid JSON: {exc.msg} (column {exc.colno})")]
     except RecursionError:
