@@ -323,3 +323,27 @@ def test_json_with_a_repeated_key_or_nan_is_refused(argv, text, says, tmp_path):
     path.write_text(text, encoding="utf-8")
     proc = _run_input_command(argv, path, tmp_path)
     assert proc.returncode in (1, 2) and says in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("which", ["records", "sources"])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ('{"model_id": "dense-7b", "update": false, "update": true}', "appears twice in one object"),
+        ('{"model_id": "dense-7b", "update": true, "note": Infinity}', "Infinity is not a JSON number"),
+        ('{"model_id": "dense-7b", "update": true, "note": NaN}', "NaN is not a JSON number"),
+        ('{"model_id": "dense-7b", "update": true, "note": 1e400}', "too large for a JSON number"),
+    ],
+)
+def test_ingest_refuses_repeated_keys_and_non_finite_numbers(which, text, says, tmp_path):
+    """Attack round 6: ingest's own line reader let these through into the CSV files as text."""
+    root = _pkg(tmp_path)
+    before = {p.name: p.read_bytes() for p in (root / "data").iterdir()}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(text + "\n", encoding="utf-8")
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text(json.dumps({"model_id": "dense-7b", "update": True, "note": "Read the card."}) + "\n", encoding="utf-8")
+    args = [str(bad)] if which == "records" else [str(ok), "--sources", str(bad)]
+    proc = run_cli("ingest", *args, "--root", str(root), "--reviewer", "model-atlas-curators")
+    assert proc.returncode == 1 and says in proc.stderr, proc.stderr
+    assert {p.name: p.read_bytes() for p in (root / "data").iterdir()} == before

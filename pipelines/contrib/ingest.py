@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipelines.contrib.fmt import canonical_text, read_rows, write_files_atomic
 from pipelines.package.descriptor import Package
-from pipelines.package.files import INT64_MAX, INT64_MIN, json_size_problem, read_text_limited
+from pipelines.package.files import INT64_MAX, INT64_MIN, json_size_problem, read_text_limited, strict_json
 
 ARCH_PREFIX = "architecture."
 SKIPPED_CLASS_PREFIX = "scale-"  # size bands are derived by the release, never written
@@ -73,7 +73,7 @@ def read_records(path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = strict_json(line)  # no repeated key, NaN, Infinity or overflowing number (SECURITY.md)
         except json.JSONDecodeError as exc:
             raise IngestError(f"{path}:{n}: not a JSON object: {exc.msg}") from None
         except RecursionError:

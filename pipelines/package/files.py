@@ -67,6 +67,23 @@ def no_json_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def finite_float(text: str) -> float:
+    """json.loads parse_float: a number too large for a float (1e400) is an error, not infinity."""
+    import math
+
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is too large for a JSON number a reader can hold")
+    return value
+
+
+def strict_json(text: str):
+    """json.loads with the project's rules: no repeated key in an object, no NaN, Infinity or overflowing number."""
+    import json
+
+    return json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_json_constant, parse_float=finite_float)
+
+
 class JSONInputError(ValueError):
     """Text that is not JSON, or nests too deeply; the message names the file, position and fix."""
 
@@ -80,7 +97,7 @@ def parse_json_input(path: Path, text: str, what: str, fix: str):
         raise JSONInputError(f"{path}: {problem}\n\nfix: {fix}")
 
     try:
-        return json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_json_constant)
+        return strict_json(text)
     except json.JSONDecodeError as exc:
         raise JSONInputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}\n\nfix: {fix}") from None
     except RecursionError:
