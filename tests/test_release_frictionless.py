@@ -418,3 +418,19 @@ def test_number_cells_read_back_to_the_same_double():
     field = frictionless.fields.NumberField(name="x")
     assert [float(t) for t in texts] == values
     assert [float(field.read_cell(t)[0]) for t in texts] == values
+
+
+def test_a_previous_release_with_a_forged_version_is_refused(fixture_release, tmp_path):
+    """Attack round 6: a version with a line break and HTML, hashes regenerated, verified and reached
+    NOTES.md through build --previous."""
+    rel = shutil.copytree(fixture_release, tmp_path / fixture_release.name)
+    desc = json.loads((rel / "datapackage.json").read_text(encoding="utf-8"))
+    desc["version"] = "9.9.9\n<script>"
+    (rel / "datapackage.json").write_text(json.dumps(desc), encoding="utf-8")
+    _resum(rel)
+    (tmp_path / "pkg").mkdir()
+    root = valid_package(tmp_path / "pkg")
+    out = tmp_path / "dist"
+    proc = run_cli("build", "--root", str(root), "--as-of", AS_OF, "--out", str(out), "--version", "2.0.0", "--previous", str(rel))
+    assert proc.returncode == 2 and "is not a version" in proc.stderr, proc.stdout + proc.stderr
+    assert not (out / "model-atlas-2.0.0").exists()

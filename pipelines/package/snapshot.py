@@ -90,6 +90,8 @@ def load_release_snapshot(con, release: Path, prefix: str) -> Snapshot:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SnapshotError(f"{release}: cannot read the release descriptor ({type(exc).__name__}: {str(exc)[:120]})") from None
     version = str(desc.get("version", release.name))[:64]
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+-]*", version):  # it reaches NOTES.md and the DuckDB file as a label
+        raise SnapshotError(f"{release}: its version {version[:40]!r} is not a version; a release's version is MAJOR.MINOR.PATCH[-tag]")
     return Snapshot(f"release {version}", tables)
 
 
